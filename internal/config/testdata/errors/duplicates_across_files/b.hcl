@@ -1,0 +1,7 @@
+hosts "compute" { # ERROR: Duplicate hosts name
+  provider = provider.sim
+}
+
+locals {
+  a = 1
+}
