@@ -47,10 +47,10 @@ guard "spare_capacity" {
 }
 
 check "compute_service_up" {
-  kind  = "provider"
+  kind     = "provider"
   provider = provider.sim
-  probe = "compute_service_up"
-  when  = ["preflight", "after"]
+  probe    = "compute_service_up"
+  when     = ["preflight", "after"]
 }
 
 backup "nova_config" {

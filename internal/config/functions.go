@@ -1,6 +1,8 @@
 package config
 
 import (
+	"strings"
+
 	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
@@ -35,6 +37,9 @@ func Functions() map[string]function.Function {
 		"regexreplace": stdlib.RegexReplaceFunc,
 		"replace":      stdlib.ReplaceFunc,
 		"split":        stdlib.SplitFunc,
+		"startswith":   startsWithFunc,
+		"endswith":     endsWithFunc,
+		"strcontains":  strContainsFunc,
 		"strlen":       stdlib.StrlenFunc,
 		"strrev":       stdlib.ReverseFunc,
 		"substr":       stdlib.SubstrFunc,
@@ -88,3 +93,26 @@ func Functions() map[string]function.Function {
 		"try": tryfunc.TryFunc,
 	}
 }
+
+// stringPredicate builds a (string, string) -> bool function; go-cty's
+// standard library lacks these three that Terraform users write in
+// validation conditions.
+func stringPredicate(f func(s, sub string) bool, second string) function.Function {
+	return function.New(&function.Spec{
+		Params: []function.Parameter{
+			{Name: "str", Type: cty.String},
+			{Name: second, Type: cty.String},
+		},
+		Type:         function.StaticReturnType(cty.Bool),
+		RefineResult: func(b *cty.RefinementBuilder) *cty.RefinementBuilder { return b.NotNull() },
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			return cty.BoolVal(f(args[0].AsString(), args[1].AsString())), nil
+		},
+	})
+}
+
+var (
+	startsWithFunc  = stringPredicate(strings.HasPrefix, "prefix")
+	endsWithFunc    = stringPredicate(strings.HasSuffix, "suffix")
+	strContainsFunc = stringPredicate(strings.Contains, "substr")
+)

@@ -321,10 +321,9 @@ func (l *loader) convertRaw(v *Variable, r rawValue) (cty.Value, string) {
 }
 
 // validateVariable runs the variable's validation blocks against its value.
+// With no known value yet the conditions still run, on an unknown value,
+// so that a misspelled function or a type error shows under validate.
 func (l *loader) validateVariable(v *Variable, r rawValue) {
-	if !v.Value.IsWhollyKnown() {
-		return
-	}
 	subject := r.rng
 	if subject == nil {
 		subject = rangePtr(v.DeclRange)

@@ -1,0 +1,32 @@
+package command
+
+import (
+	"github.com/hashicorp/cli"
+)
+
+// Commands returns the factories of the commands that escalator runs, by
+// name. Register only commands that work.
+//
+// Adding a command "foo":
+//
+//   - arguments/foo.go: type Foo struct{...} and
+//     func ParseFoo(args []string) (*Foo, []error), with a table test;
+//   - views/foo.go: type Foo interface{ ...; Errors([]error); HelpPrompt() },
+//     func NewFoo(vt arguments.ViewType, view *View) Foo, and one type per
+//     output format embedding *View (FooHuman, FooJSON);
+//   - foo.go: type FooCommand struct{ Meta } with Run, Help, Synopsis,
+//     AutocompleteArgs and AutocompleteFlags (see version.go);
+//   - an entry below, and website/docs/cli/foo.md.
+func Commands(meta Meta) map[string]cli.CommandFactory {
+	return map[string]cli.CommandFactory{
+		"fmt": func() (cli.Command, error) {
+			return &FmtCommand{Meta: meta}, nil
+		},
+		"validate": func() (cli.Command, error) {
+			return &ValidateCommand{Meta: meta}, nil
+		},
+		"version": func() (cli.Command, error) {
+			return &VersionCommand{Meta: meta}, nil
+		},
+	}
+}

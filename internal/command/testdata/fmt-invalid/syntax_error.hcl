@@ -1,0 +1,6 @@
+component "nova_compute" {
+  hosts = hosts.compute
+  packages = {
+    nova-compute = 
+  }
+}
