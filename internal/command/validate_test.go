@@ -2,6 +2,7 @@ package command
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -145,5 +146,63 @@ rollout "all" {
 	}
 	if r := runValidate(t, "-var-file="+vf, dir); r.code != ExitError || !strings.Contains(r.stderr, `pct must be a percentage`) {
 		t.Errorf("var-file: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// TestValidateAppendedMistakes appends an unknown block, and separately a
+// misspelled argument, to each file of each example campaign: validate must
+// fail and name that file and the appended line, in both output modes.
+func TestValidateAppendedMistakes(t *testing.T) {
+	files, _ := filepath.Glob("../../examples/*/*.hcl")
+	if len(files) == 0 {
+		t.Fatal("no example files")
+	}
+	mistakes := map[string]string{
+		"unknown block":         "rollot \"extra\" {\n}\n",
+		"misspelled argument":   "componets = []\n",
+		"misspelled in a block": "rollout \"extra\" {\n  components = []\n  max_unavailabel = 1\n}\n",
+	}
+	for _, file := range files {
+		for name, text := range mistakes {
+			t.Run(filepath.Base(filepath.Dir(file))+"/"+filepath.Base(file)+"/"+name, func(t *testing.T) {
+				dir := copyDir(t, filepath.Dir(file))
+				target := filepath.Join(dir, filepath.Base(file))
+				src, err := os.ReadFile(target)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(src) > 0 && src[len(src)-1] != '\n' {
+					src = append(src, '\n')
+				}
+				line := strings.Count(string(src), "\n") + 1
+				if name == "misspelled in a block" {
+					line += 2
+				}
+				if err := os.WriteFile(target, append(src, text...), 0o644); err != nil {
+					t.Fatal(err)
+				}
+
+				r := runValidate(t, dir)
+				want := fmt.Sprintf("%s:%d:", target, line)
+				if r.code != ExitError || !strings.Contains(r.stderr, want) {
+					t.Errorf("exit %d, stderr does not name %s:\n%s", r.code, want, r.stderr)
+				}
+
+				r = runValidate(t, "-json", dir)
+				var out views.ValidateOutput
+				if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+					t.Fatal(err)
+				}
+				found := false
+				for _, d := range out.Diagnostics {
+					if d.Range != nil && d.Range.Filename == target && d.Range.Start.Line == line {
+						found = true
+					}
+				}
+				if r.code != ExitError || out.Valid || !found {
+					t.Errorf("exit %d, JSON has no diagnostic at %s:%d:\n%s", r.code, target, line, r.stdout)
+				}
+			})
+		}
 	}
 }
