@@ -294,7 +294,7 @@ func (l *loader) decodeEvacuate(b *hcl.Block, owner string, e *Evacuate) {
 	e.Timeout = a.duration("timeout", DefaultMigrationTimeout, true)
 	e.Parallel = a.integer("parallel", 1, 1)
 	e.DeclRange = b.DefRange
-	if e.Mode == EvacuateCold && a.has("fallback_to_cold") {
+	if e.Mode == EvacuateCold && a.has("fallback_to_cold") && a.resolved("mode") {
 		a.errorf("fallback_to_cold", "Conflicting evacuation settings", "fallback_to_cold only applies to mode = \"live\"; with mode = \"cold\" every migration is already cold.")
 	}
 }
@@ -335,6 +335,8 @@ func (l *loader) decodeOnFailure(b *hcl.Block, owner string) OnFailure {
 		DeclRange: b.DefRange,
 	}
 	switch {
+	case !a.resolved("action"):
+		// Unknown until plan: the rules below are checked then.
 	case f.Action == FailureContinue && !a.has("max_failed"):
 		l.diags = l.diags.Append(diags.Errorf(rangePtr(b.DefRange), "Missing max_failed",
 			"action = \"continue\" needs max_failed: how many hosts (2) or what share of them (\"5%%\") may fail before the rollout halts anyway."))
@@ -401,6 +403,10 @@ func (l *loader) decodeGuard(b *hcl.Block) {
 		g.Policies = []string{"anti-affinity"}
 		if a.has("policies") {
 			g.Policies = a.strList("policies")
+			if len(g.Policies) == 0 && a.resolved("policies") {
+				a.errorf("policies", "Guard covers no server group",
+					"An empty policies list matches no server group, so the guard would protect nothing. Name the policies it covers, such as [\"anti-affinity\"].")
+			}
 			for _, p := range g.Policies {
 				if !contains(serverGroupPolicies, p) {
 					a.errorf("policies", "Invalid server group policy", "%q is not a server group policy. Nova's policies are %s.%s",
@@ -534,6 +540,12 @@ func (l *loader) decodeBackup(b *hcl.Block) {
 		Retain:     a.integer("retain", 3, 1),
 		Restore:    a.enum("restore", RestoreManual, RestoreManual, RestoreOnFailure),
 		DeclRange:  b.DefRange,
+	}
+	if at, ok := content.Attributes["components"]; ok && len(bk.Components) == 0 {
+		if exprs, d := hcl.ExprList(at.Expr); !d.HasErrors() && len(exprs) == 0 {
+			a.errorf("components", "Backup covers no component",
+				"The backup %q lists no components, so it would save nothing. List the components whose data it keeps, such as components = [component.nova_compute].", name)
+		}
 	}
 	l.cfg.Backups[name] = bk
 }

@@ -21,11 +21,18 @@ type attrs struct {
 	l     *loader
 	m     hcl.Attributes
 	owner string // the block, as diagnostics name it: `rollout "compute"`
+	// unresolved names the arguments that are present but whose value is
+	// unknown or invalid: rules between arguments skip them rather than
+	// judge a default the operator did not write.
+	unresolved map[string]bool
 }
 
 func (l *loader) attrs(m hcl.Attributes, owner string) *attrs {
-	return &attrs{l: l, m: m, owner: owner}
+	return &attrs{l: l, m: m, owner: owner, unresolved: map[string]bool{}}
 }
+
+// resolved reports whether name is absent or has a known, valid value.
+func (a *attrs) resolved(name string) bool { return !a.unresolved[name] }
 
 func (a *attrs) has(name string) bool { _, ok := a.m[name]; return ok }
 
@@ -52,6 +59,14 @@ func (a *attrs) value(name string, ty cty.Type) (cty.Value, bool) {
 	if !present {
 		return cty.NilVal, false
 	}
+	v, ok := a.evalConvert(at, name, ty)
+	if !ok {
+		a.unresolved[name] = true
+	}
+	return v, ok
+}
+
+func (a *attrs) evalConvert(at *hcl.Attribute, name string, ty cty.Type) (cty.Value, bool) {
 	v, ok := a.l.eval(at.Expr, nil)
 	if !ok {
 		return cty.NilVal, false
@@ -95,6 +110,7 @@ func (a *attrs) enum(name, def string, allowed ...string) string {
 	}
 	a.errorf(name, "Invalid value", "%q is not a valid %s for %s. Valid values are %s.%s",
 		s, name, a.owner, joinOr(quoteAll(allowed)), didYouMean(s, allowed))
+	a.unresolved[name] = true
 	return def
 }
 

@@ -59,9 +59,8 @@ func Functions() map[string]function.Function {
 		"distinct":        stdlib.DistinctFunc,
 		"element":         stdlib.ElementFunc,
 		"flatten":         stdlib.FlattenFunc,
-		"index":           stdlib.IndexFunc,
 		"keys":            stdlib.KeysFunc,
-		"length":          stdlib.LengthFunc,
+		"length":          lengthFunc,
 		"lookup":          stdlib.LookupFunc,
 		"merge":           stdlib.MergeFunc,
 		"range":           stdlib.RangeFunc,
@@ -116,3 +115,21 @@ var (
 	endsWithFunc    = stringPredicate(strings.HasSuffix, "suffix")
 	strContainsFunc = stringPredicate(strings.Contains, "substr")
 )
+
+// lengthFunc is go-cty's length, extended to strings (counted in
+// characters) as in Terraform, where length(var.token) >= 8 is idiomatic.
+var lengthFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{
+		Name:             "value",
+		Type:             cty.DynamicPseudoType,
+		AllowDynamicType: true,
+		AllowUnknown:     true,
+	}},
+	Type: function.StaticReturnType(cty.Number),
+	Impl: func(args []cty.Value, retType cty.Type) (cty.Value, error) {
+		if args[0].Type() == cty.String {
+			return stdlib.StrlenFunc.Call(args)
+		}
+		return stdlib.LengthFunc.Call(args)
+	},
+})

@@ -32,6 +32,9 @@ type pendingComponent struct {
 	attrs *attrs
 	// explicit depends_on, for telling the two kinds of edges apart.
 	explicit []addrs.Ref
+	// unknownDisruption: the disruption argument is not known yet, so the
+	// component's value must not claim the default.
+	unknownDisruption bool
 }
 
 // evaluateGraph decodes locals and components, orders them by their
@@ -120,7 +123,7 @@ func (l *loader) evaluateGraph() {
 					continue
 				}
 				l.decodeComponentValues(pc)
-				comps[ref.Name] = componentValue(pc.c)
+				comps[ref.Name] = componentValue(pc.c, pc.unknownDisruption)
 			}
 		}
 	}
@@ -255,6 +258,9 @@ func (l *loader) decodeComponentStatic(b *hcl.Block) *pendingComponent {
 	c.Hosts, _ = a.ref("hosts", addrs.KindHosts)
 	if a.has("provider") {
 		c.Provider, _ = a.ref("provider", addrs.KindProvider)
+	} else {
+		// Known now, so that component.NAME.provider is known too.
+		c.Provider = l.hostSetProvider(c.Hosts.Name)
 	}
 	pc := &pendingComponent{c: c, attrs: a}
 	pc.explicit = a.refList("depends_on", addrs.KindComponent)
@@ -270,23 +276,54 @@ func (l *loader) decodeComponentValues(pc *pendingComponent) {
 		}
 	}
 	c.Disruption = Disruption(a.enum("disruption", string(DisruptionHost), string(DisruptionNone), string(DisruptionService), string(DisruptionHost)))
+	pc.unknownDisruption = !a.resolved("disruption")
 	c.Settings = a.object("settings")
 	c.ExpectedDuration = a.duration("expected_duration", 0, true)
 	l.cfg.Components[c.Name] = c
 }
 
-func componentValue(c *Component) cty.Value {
+func componentValue(c *Component, unknownDisruption bool) cty.Value {
 	str := func(s string) cty.Value {
 		if s == "" {
 			return cty.UnknownVal(cty.String)
 		}
 		return cty.StringVal(s)
 	}
+	disruption := cty.StringVal(string(c.Disruption))
+	if unknownDisruption {
+		disruption = cty.UnknownVal(cty.String)
+	}
 	return cty.ObjectVal(map[string]cty.Value{
 		"name":       cty.StringVal(c.Name),
 		"version":    str(c.Version),
 		"hosts":      str(c.Hosts.Name),
 		"provider":   str(c.Provider.Name),
-		"disruption": cty.StringVal(string(c.Disruption)),
+		"disruption": disruption,
 	})
+}
+
+// hostSetProvider reads the provider reference of a hosts block without
+// reporting anything (decodeHostSet reports its problems later); the zero
+// Ref when it can't be read.
+func (l *loader) hostSetProvider(name string) addrs.Ref {
+	for _, b := range l.blocks["hosts"] {
+		if b.Labels[0] != name {
+			continue
+		}
+		content, _, _ := b.Body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "provider"}}})
+		at, ok := content.Attributes["provider"]
+		if !ok {
+			return addrs.Ref{}
+		}
+		tr, d := hcl.AbsTraversalForExpr(at.Expr)
+		if d.HasErrors() || len(tr) != 2 || tr.RootName() != string(addrs.KindProvider) {
+			return addrs.Ref{}
+		}
+		if step, ok := tr[1].(hcl.TraverseAttr); ok {
+			if _, declared := l.decls[addrs.KindProvider][step.Name]; declared {
+				return addrs.Provider(step.Name)
+			}
+		}
+	}
+	return addrs.Ref{}
 }

@@ -253,3 +253,74 @@ func TestLoadDirectoryErrors(t *testing.T) {
 		t.Errorf("empty dir: %v", ds.Err())
 	}
 }
+
+func TestUnknownValuesSkipCrossChecks(t *testing.T) {
+	src := preamble + `
+variable "action" {
+  type = string
+}
+variable "disruption" {
+  type = string
+}
+component "c" {
+  hosts      = hosts.compute
+  version    = "1"
+  disruption = var.disruption
+}
+locals {
+  d = component.c.disruption
+  p = component.c.provider
+}
+rollout "r" {
+  components = [component.c]
+  on_failure {
+    action     = var.action
+    max_failed = 2
+  }
+}
+`
+	cfg, ds := Load(writeCampaign(t, map[string]string{"main.hcl": src}), Options{AllowUnsetVariables: true})
+	if len(ds) > 0 {
+		t.Fatalf("unexpected diagnostics: %v", ds.Err())
+	}
+	if cfg.Locals["d"].Value.IsKnown() {
+		t.Errorf("component.c.disruption = %#v, want unknown", cfg.Locals["d"].Value)
+	}
+	if p := cfg.Locals["p"].Value; !p.IsKnown() || p.AsString() != "sim" {
+		t.Errorf("component.c.provider = %#v, want the hosts block's provider", p)
+	}
+}
+
+func TestVariableOptionalDefaultsAndSecrets(t *testing.T) {
+	src := preamble + `
+variable "window" {
+  type = object({
+    start = string
+    hours = optional(number, 4)
+  })
+}
+variable "token" {
+  type      = string
+  sensitive = true
+  validation {
+    condition     = length(var.token) >= 8
+    error_message = "token ${var.token} is too short."
+  }
+}
+`
+	dir := writeCampaign(t, map[string]string{"main.hcl": src})
+	cfg, ds := Load(dir, Options{Vars: []VarArg{{Name: "window", Value: `{ start = "02:00" }`}, {Name: "token", Value: "longenough"}}})
+	if ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+	if h := cfg.Variables["window"].Value.GetAttr("hours"); !h.RawEquals(cty.NumberIntVal(4)) {
+		t.Errorf("optional default not applied to a -var value: hours = %#v", h)
+	}
+	_, ds = Load(dir, Options{Vars: []VarArg{{Name: "window", Value: `{ start = "02:00" }`}, {Name: "token", Value: "hunter2"}}})
+	if !ds.HasErrors() {
+		t.Fatal("want a validation error")
+	}
+	if msg := ds.Err().Error(); strings.Contains(msg, "hunter2") || !strings.Contains(msg, "sensitive") {
+		t.Errorf("validation message leaks or lacks the reason: %s", msg)
+	}
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"github.com/hashicorp/go-version"
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/escalator-nfv/escalator/internal/addrs"
@@ -88,6 +89,10 @@ type Variable struct {
 	// name, "environment variable ESCALATOR_VAR_x").
 	ValueSource string
 	DeclRange   hcl.Range
+
+	// defaults are the optional(T, DEFAULT) attribute defaults of Type,
+	// applied to every value whatever its source.
+	defaults *typeexpr.Defaults
 }
 
 // Required reports whether the variable has no default.

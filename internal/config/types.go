@@ -119,12 +119,28 @@ func (c CountOrPercent) Of(total int) int {
 	}
 	n := c.Count
 	if c.IsPercent {
-		n = int(math.Floor(c.Percent * float64(total) / 100))
+		// The epsilon absorbs binary floating-point error: 9.2% of 750 is
+		// 69, not 68.99999….
+		n = int(math.Floor(c.Percent*float64(total)/100 + 1e-9))
 		if n == 0 && c.Percent > 0 {
 			n = 1
 		}
 	}
 	return min(n, total)
+}
+
+// AtLeast resolves c as a minimum against a total: percentages round up,
+// the safe direction for a minimum (min_available = "50%" of 3 hosts keeps
+// 2 up, not 1). The result never exceeds total.
+func (c CountOrPercent) AtLeast(total int) int {
+	if total <= 0 {
+		return 0
+	}
+	n := c.Count
+	if c.IsPercent {
+		n = int(math.Ceil(c.Percent*float64(total)/100 - 1e-9))
+	}
+	return max(0, min(n, total))
 }
 
 // String prints c as it is written in HCL: 2 or "10%".

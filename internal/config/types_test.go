@@ -37,6 +37,31 @@ func TestParseDuration(t *testing.T) {
 	}
 }
 
+func TestCountOrPercentRounding(t *testing.T) {
+	tests := []struct {
+		c           CountOrPercent
+		total       int
+		of, atLeast int
+	}{
+		{Percent(9.2), 750, 69, 69},
+		{Percent(4.6), 1500, 69, 69},
+		{Percent(50), 3, 1, 2},
+		{Percent(10), 10, 1, 1},
+		{Percent(1), 10, 1, 1},
+		{Percent(0), 10, 0, 0},
+		{Count(5), 3, 3, 3},
+		{Percent(100), 7, 7, 7},
+	}
+	for _, tt := range tests {
+		if got := tt.c.Of(tt.total); got != tt.of {
+			t.Errorf("%s.Of(%d) = %d, want %d", tt.c, tt.total, got, tt.of)
+		}
+		if got := tt.c.AtLeast(tt.total); got != tt.atLeast {
+			t.Errorf("%s.AtLeast(%d) = %d, want %d", tt.c, tt.total, got, tt.atLeast)
+		}
+	}
+}
+
 func TestDurationString(t *testing.T) {
 	for d, want := range map[Duration]string{
 		Duration(15 * time.Minute): "15m",

@@ -64,6 +64,7 @@ func (l *loader) decodeVariable(b *hcl.Block) {
 		l.diags = l.diags.Append(d)
 		if !d.HasErrors() {
 			v.Type, defaults = ty, def
+			v.defaults = def
 		}
 	}
 	if a, ok := content.Attributes["description"]; ok {
@@ -307,6 +308,9 @@ func (l *loader) convertRaw(v *Variable, r rawValue) (cty.Value, string) {
 			return cty.UnknownVal(v.Type), r.source
 		}
 	}
+	if v.defaults != nil {
+		val = v.defaults.Apply(val)
+	}
 	cv, err := convert.Convert(val, v.Type)
 	if err != nil {
 		l.diags = l.diags.Append(diags.Diagnostic{
@@ -328,8 +332,12 @@ func (l *loader) validateVariable(v *Variable, r rawValue) {
 	if subject == nil {
 		subject = rangePtr(v.DeclRange)
 	}
+	val := v.Value
+	if v.Sensitive {
+		val = val.Mark(SensitiveMark)
+	}
 	ctx := &hcl.EvalContext{
-		Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{v.Name: v.Value})},
+		Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{v.Name: val})},
 		Functions: Functions(),
 	}
 	for _, val := range v.Validations {
@@ -350,8 +358,12 @@ func (l *loader) validateVariable(v *Variable, r rawValue) {
 		msg := "The value is not valid."
 		if m, d := val.ErrorMessage.Value(ctx); !d.HasErrors() {
 			if s, err := convert.Convert(m, cty.String); err == nil && s.IsKnown() && !s.IsNull() {
-				s, _ = s.Unmark()
-				msg = s.AsString()
+				if s.IsMarked() {
+					// Never print a secret, even in an error message.
+					msg = "The value is not valid. (The validation's error message is hidden because it includes the value of a sensitive variable.)"
+				} else {
+					msg = s.AsString()
+				}
 			}
 		}
 		l.diags = l.diags.Append(diags.Diagnostic{

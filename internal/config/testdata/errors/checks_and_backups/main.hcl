@@ -42,3 +42,7 @@ backup "b" {
   retain     = 0 # ERROR: Invalid value
   restore    = "always" # ERROR: Invalid value
 }
+
+backup "none" {
+  components = [] # ERROR: Backup covers no component
+}

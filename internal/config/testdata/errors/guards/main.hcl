@@ -44,6 +44,11 @@ guard "q" { # ERROR: Missing required argument
   hosts = hosts.compute
 }
 
+guard "empty" {
+  kind     = "server_group"
+  policies = [] # ERROR: Guard covers no server group
+}
+
 guard "k" {
   kind = "anti_affinity" # ERROR: Invalid value
 }
