@@ -324,3 +324,29 @@ variable "token" {
 		t.Errorf("validation message leaks or lacks the reason: %s", msg)
 	}
 }
+
+func TestDigest(t *testing.T) {
+	src := preamble + `
+variable "v" {
+  type    = string
+  default = "a"
+}
+`
+	dir := writeCampaign(t, map[string]string{"main.hcl": src})
+	c1, _ := Load(dir, Options{})
+	c2, _ := Load(dir, Options{})
+	c3, _ := Load(dir, Options{Vars: []VarArg{{Name: "v", Value: "b"}}})
+	if c1.Digest() != c2.Digest() {
+		t.Error("digest is not deterministic")
+	}
+	if c1.Digest() == c3.Digest() {
+		t.Error("digest ignores variable values")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(src+"\n# comment\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c4, _ := Load(dir, Options{})
+	if c1.Digest() == c4.Digest() {
+		t.Error("digest ignores file contents")
+	}
+}
