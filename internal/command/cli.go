@@ -7,10 +7,13 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/agext/levenshtein"
 	"github.com/hashicorp/cli"
 	"github.com/posener/complete"
 
 	"github.com/escalator-nfv/escalator/internal/command/views"
+	"github.com/escalator-nfv/escalator/internal/logging"
+	"github.com/escalator-nfv/escalator/internal/pluginhost"
 )
 
 // Names of the global flags that install and remove shell completion.
@@ -34,6 +37,10 @@ const (
 // -help anywhere in a command's arguments shows that command's help and
 // exits 0 (hashicorp/cli handles it before the command runs).
 func Main(args []string, streams *views.Streams) int {
+	logging.Setup(streams.Stderr)
+	// The last safety net against orphan plugin processes: whatever path
+	// a command takes out of here, its plugins end with it.
+	defer pluginhost.CleanupClients()
 	base := views.NewView(streams)
 
 	dir, args, err := extractChdir(args)
@@ -155,7 +162,7 @@ func hasAutocompleteFlag(args []string) bool {
 func unknownCommand(name string, commands map[string]cli.CommandFactory) error {
 	best, bestDist := "", 3 // suggest only close names
 	for c := range commands {
-		if d := editDistance(name, c); d < bestDist || d == bestDist && c < best {
+		if d := levenshtein.Distance(name, c, nil); d < bestDist || d == bestDist && c < best {
 			best, bestDist = c, d
 		}
 	}
@@ -164,27 +171,6 @@ func unknownCommand(name string, commands map[string]cli.CommandFactory) error {
 		msg += fmt.Sprintf(" Did you mean %q?", best)
 	}
 	return fmt.Errorf("%s\n\nTo see all of escalator's commands, run:\n  escalator -help", msg)
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // helpFunc is the general help ("escalator -help").

@@ -21,13 +21,18 @@ func TestMainHelp(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A nested command ("providers schema") is several words.
+		words := strings.Fields(name)
+		with := func(before []string, after ...string) []string {
+			return append(append(slices.Clone(before), words...), after...)
+		}
 		for _, args := range [][]string{
-			{name, "-help"},
-			{name, "-h"},
-			{name, "--help"},
-			{"-help", name},
-			{name, "-json", "-h"},
-			{name, "not-a-flag", "-help"},
+			with(nil, "-help"),
+			with(nil, "-h"),
+			with(nil, "--help"),
+			with([]string{"-help"}),
+			with(nil, "-json", "-h"),
+			with(nil, "not-a-flag", "-help"),
 		} {
 			t.Run(strings.Join(args, " "), func(t *testing.T) {
 				r := runMain(t, args...)
@@ -199,7 +204,7 @@ func TestMainAutocomplete(t *testing.T) {
 		line string
 		want []string
 	}{
-		{"escalator ", []string{"fmt", "validate", "version"}},
+		{"escalator ", []string{"fmt", "init", "providers", "validate", "version"}},
 		{"escalator f", []string{"fmt"}},
 		{"escalator ver", []string{"version"}},
 		{"escalator -", []string{"-chdir", "-help", "-install-autocomplete", "-uninstall-autocomplete", "-version"}},
@@ -245,18 +250,4 @@ func captureStdout(t *testing.T, f func()) string {
 	f()
 	w.Close()
 	return <-done
-}
-
-func TestEditDistance(t *testing.T) {
-	for _, tc := range []struct {
-		a, b string
-		want int
-	}{
-		{"", "", 0}, {"fmt", "fmt", 0}, {"fmtt", "fmt", 1}, {"fnt", "fmt", 1},
-		{"vresion", "version", 2}, {"", "abc", 3}, {"plan", "apply", 4},
-	} {
-		if got := editDistance(tc.a, tc.b); got != tc.want {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
-		}
-	}
 }

@@ -19,6 +19,9 @@ import (
 //   - an entry below, and website/docs/cli/foo.md.
 func Commands(meta Meta) map[string]cli.CommandFactory {
 	return map[string]cli.CommandFactory{
+		"init":             func() (cli.Command, error) { return &InitCommand{Meta: meta}, nil },
+		"providers":        func() (cli.Command, error) { return &ProvidersCommand{Meta: meta}, nil },
+		"providers schema": func() (cli.Command, error) { return &ProvidersSchemaCommand{Meta: meta}, nil },
 		"fmt": func() (cli.Command, error) {
 			return &FmtCommand{Meta: meta}, nil
 		},

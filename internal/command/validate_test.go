@@ -153,7 +153,8 @@ rollout "all" {
 // misspelled argument, to each file of each example campaign: validate must
 // fail and name that file and the appended line, in both output modes.
 func TestValidateAppendedMistakes(t *testing.T) {
-	files, _ := filepath.Glob("../../examples/*/*.hcl")
+	// Dotfiles (the lock file) are not campaign files.
+	files, _ := filepath.Glob("../../examples/*/[^.]*.hcl")
 	if len(files) == 0 {
 		t.Fatal("no example files")
 	}

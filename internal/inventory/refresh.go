@@ -73,7 +73,9 @@ func FromSDK(r *sdk.ReadInventoryResponse) *Inventory {
 		ServerGroups: make([]*ServerGroup, 0, len(r.ServerGroups)),
 		VNFManagers:  make([]*VNFManager, 0, len(r.VNFManagers)),
 	}
-	res := func(x sdk.Resources) Resources { return Resources{VCPUs: x.VCPUs, MemoryMB: x.MemoryMB, DiskGB: x.DiskGB} }
+	res := func(x sdk.Resources) Resources {
+		return Resources{VCPUs: x.VCPUs, MemoryMB: x.MemoryMB, DiskGB: x.DiskGB}
+	}
 	for _, h := range r.Hosts {
 		inv.Hosts = append(inv.Hosts, &Host{
 			Name: h.Name, Role: h.Role, AvailabilityZone: h.AvailabilityZone, Aggregates: h.Aggregates,

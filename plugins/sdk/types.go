@@ -325,4 +325,3 @@ func (r *ExecuteActionResponse) Progress(msg string, fraction float64) {
 		r.progress(msg, fraction)
 	}
 }
-
