@@ -25,6 +25,12 @@ func Commands(meta Meta) map[string]cli.CommandFactory {
 		"fmt": func() (cli.Command, error) {
 			return &FmtCommand{Meta: meta}, nil
 		},
+		"plan": func() (cli.Command, error) {
+			return &PlanCommand{Meta: meta}, nil
+		},
+		"show": func() (cli.Command, error) {
+			return &ShowCommand{Meta: meta}, nil
+		},
 		"validate": func() (cli.Command, error) {
 			return &ValidateCommand{Meta: meta}, nil
 		},

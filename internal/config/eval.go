@@ -8,6 +8,11 @@ import (
 	"github.com/escalator-nfv/escalator/internal/diags"
 )
 
+// EvalContext is the context the campaign's expressions are evaluated in:
+// var, local, component and the functions. Provider blocks are decoded in
+// it once their plugin's schema is known.
+func (c *Config) EvalContext() *hcl.EvalContext { return c.evalCtx }
+
 // EvalHost evaluates an expression deferred to plan time (a hosts block's
 // where, a rollout's group_by, a canary's where) for one host, given as a
 // value of HostType.

@@ -278,6 +278,9 @@ func (l *loader) decodeComponentValues(pc *pendingComponent) {
 	c.Disruption = Disruption(a.enum("disruption", string(DisruptionHost), string(DisruptionNone), string(DisruptionService), string(DisruptionHost)))
 	pc.unknownDisruption = !a.resolved("disruption")
 	c.Settings = a.object("settings")
+	if at, ok := a.m["settings"]; ok {
+		c.SettingsExpr = at.Expr
+	}
 	c.ExpectedDuration = a.duration("expected_duration", 0, true)
 	l.cfg.Components[c.Name] = c
 }

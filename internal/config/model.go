@@ -162,6 +162,9 @@ type Component struct {
 	// Settings is the provider-specific part (packages, repositories, …),
 	// an object checked against the provider's schema once plugins load.
 	Settings cty.Value
+	// SettingsExpr is the settings expression, nil when absent, so that a
+	// provider's complaint about a settings value can point at it.
+	SettingsExpr hcl.Expression
 	// ExpectedDuration per host; zero means "use the provider's estimate".
 	ExpectedDuration Duration
 	DeclRange        hcl.Range

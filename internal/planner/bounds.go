@@ -12,8 +12,11 @@ import (
 // of their zones could absorb at once — the k least-loaded hosts whose
 // instances fit in the free capacity of the zone's other in-service hosts.
 // It ignores anti-affinity and budgets, so it is a true lower bound.
-func (p *planner) lowerBound(works []*work, groupOf map[string]string, groups []string, maxU int) (spareTotal, waves int) {
-	for _, g := range groups {
+//
+// A canary wave holds only the canary hosts of the first group, so that
+// group needs 1 + ⌈(hosts − canary) / per⌉ waves.
+func (p *planner) lowerBound(works []*work, groupOf map[string]string, groups []string, maxU, canary int) (spareTotal, waves int) {
+	for gi, g := range groups {
 		byZone := map[string][]*work{}
 		n := 0
 		for _, w := range works {
@@ -33,6 +36,10 @@ func (p *planner) lowerBound(works []*work, groupOf map[string]string, groups []
 		}
 		spareTotal += spare
 		per := min(maxU, max(1, spare))
+		if gi == 0 && canary > 0 {
+			waves++
+			n = max(0, n-canary)
+		}
 		waves += (n + per - 1) / per
 	}
 	return spareTotal, waves

@@ -324,3 +324,22 @@ func BenchmarkPlan10k(b *testing.B) {
 	}
 	_ = inv
 }
+
+// TestCapacityGuardAcrossWaves: hosts return to service after their wave,
+// so a capacity guard that holds for one wave holds for the next ones.
+func TestCapacityGuardAcrossWaves(t *testing.T) {
+	inv := genCloud(3, 16, 2, 0, 4)
+	cfg := loadCampaign(t, "1", `
+}
+guard "spare" {
+  kind          = "capacity"
+  hosts         = hosts.compute
+  min_free_vcpu = "20%"`)
+	plan, ds := Plan(context.Background(), Input{Config: cfg, Inventory: snapshot(t, inv)})
+	if ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+	if plan.Totals.Hosts != 16 {
+		t.Errorf("planned %d hosts, want 16", plan.Totals.Hosts)
+	}
+}

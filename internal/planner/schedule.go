@@ -86,10 +86,11 @@ func (p *planner) schedule(r *config.Rollout, works []*work, waveNo *int) *plans
 	}
 	sort.Strings(groupNames)
 
-	rp.SpareHosts, rp.LowerBoundWaves = p.lowerBound(works, groupOf, groupNames, rules.maxU)
+	canaryHosts := 0
 	if r.Canary != nil {
-		rp.LowerBoundWaves++
+		canaryHosts = min(rules.maxU, max(1, r.Canary.Count.Of(len(works))))
 	}
+	rp.SpareHosts, rp.LowerBoundWaves = p.lowerBound(works, groupOf, groupNames, rules.maxU, canaryHosts)
 
 	remaining := map[string]*work{}
 	for _, w := range works {
@@ -268,6 +269,17 @@ func (p *planner) buildWave(r *config.Rollout, rules *rolloutRules, cands []*wor
 		}
 		return cands[i].host.Name < cands[j].host.Name
 	})
+	// Free capacity as the wave starts: hosts of earlier waves are back in
+	// service, with what they now hold.
+	for _, c := range rules.spares {
+		c.freeV, c.freeM = 0, 0
+		for h := range c.hosts {
+			if hs := p.cloud.hosts[h]; hs != nil && hs.inService {
+				c.freeV += hs.free.VCPUs
+				c.freeM += hs.free.MemoryMB
+			}
+		}
+	}
 	var wp *wavePlan
 	var why string
 	for _, preferredOnly := range []bool{true, false} {

@@ -74,6 +74,10 @@ type Options struct {
 	// Reattach is the value of ESCALATOR_REATTACH_PROVIDERS to use; nil
 	// means read the environment variable.
 	Reattach *string
+	// WorkDir is the plugin process's working directory; relative paths in
+	// provider configuration (the sim provider's cloud file, say) are
+	// relative to it. StartAll sets it to the campaign directory.
+	WorkDir string
 	// Locate locates the plugin's diagnostics of calls given no Locator
 	// (and of GetSchema and ReadInventory, which take none). nil leaves
 	// them without a range, naming the path in the detail.

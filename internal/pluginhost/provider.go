@@ -225,6 +225,7 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Provider, error) {
 	// drop are not even written. go-plugin appends escalator's own
 	// environment after this, so an explicit setting still wins.
 	cmd.Env = []string{pluginLogLevelEnv + "=" + pluginLogLevel(log)}
+	cmd.Dir = opts.WorkDir
 	setParentDeathSignal(cmd)
 	cfg.Cmd = cmd
 

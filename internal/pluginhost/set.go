@@ -87,6 +87,9 @@ func StartAll(ctx context.Context, cfg *config.Config, lock *Lock, opts Options)
 		return nil, diags.Diagnostics{diags.Errorf(nil, "Invalid "+EnvReattach, "%v", err)}
 	}
 	dirs := SearchDirs(cfg.Dir)
+	if opts.WorkDir == "" {
+		opts.WorkDir = cfg.Dir
+	}
 	log := opts.parentLogger().Named("pluginhost")
 
 	var ds diags.Diagnostics

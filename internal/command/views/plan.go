@@ -201,19 +201,25 @@ func writeWarnings(w io.Writer, p *plans.Plan, st styler) {
 	}
 }
 
-// humanDuration prints 1h20m, 45m, 30s.
+// humanDuration prints 1h20m, 45m, 1m30s, 30s: the largest units that
+// matter for a human estimate (seconds are dropped above an hour).
 func humanDuration(d time.Duration) string {
 	d = d.Round(time.Second)
 	if d >= time.Hour {
 		d = d.Round(time.Minute)
 	}
-	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
-	s = strings.TrimSuffix(s, "0m")
-	if s == "" {
-		return "0s"
+	h, m, sec := int(d/time.Hour), int(d%time.Hour/time.Minute), int(d%time.Minute/time.Second)
+	var b strings.Builder
+	if h > 0 {
+		fmt.Fprintf(&b, "%dh", h)
 	}
-	return s
+	if m > 0 {
+		fmt.Fprintf(&b, "%dm", m)
+	}
+	if sec > 0 || b.Len() == 0 {
+		fmt.Fprintf(&b, "%ds", sec)
+	}
+	return b.String()
 }
 
 // pluralS is the plural ending for n things.
