@@ -54,7 +54,8 @@ func (v *PlanHuman) HelpPrompt() { v.View.HelpPrompt(v.command) }
 func (v *PlanHuman) Plan(f *plans.File, saved string) {
 	RenderPlan(v.stdout(), f.Plan, v.color())
 	if saved != "" {
-		fmt.Fprintf(v.stdout(), "\nSaved the plan to %s. Review it, then carry it out with:\n  escalator apply %s\n", saved, saved)
+		// apply is not released yet; point at what exists.
+		fmt.Fprintf(v.stdout(), "\nSaved the plan to %s. Review it again any time with:\n  escalator show %s\n", saved, saved)
 	}
 }
 
