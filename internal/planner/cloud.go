@@ -12,9 +12,13 @@ import (
 // built once per plan from the inventory and then only changed by placing
 // moves, so later rollouts see the cloud as earlier ones leave it.
 type cloud struct {
-	hosts  map[string]*hostState
-	insts  map[string]*instState
-	groups map[string]*inventory.ServerGroup
+	hosts map[string]*hostState
+	insts map[string]*instState
+	// groups are indexed by a small integer: the scheduler counts group
+	// members per host and per wave hundreds of thousands of times, and
+	// integer slots are several times faster than string-keyed maps.
+	groups   []*inventory.ServerGroup
+	groupIdx map[string]int32
 	// pools of destination candidates, per availability zone.
 	pools map[string]*zonePools
 }
@@ -27,9 +31,9 @@ type hostState struct {
 	// inService: up and schedulable (not down, disabled or in
 	// maintenance). Only in-service hosts receive instances.
 	inService bool
-	insts     map[string]*instState
+	insts     []*instState
 	// groupCount counts members of each server group on this host.
-	groupCount map[string]int
+	groupCount groupCounts
 	// pendingEvac counts the evacuating visits still ahead of this host in
 	// the campaign. A host with none is a destination from which an
 	// instance will not have to move again.
@@ -45,6 +49,10 @@ type hostState struct {
 type instState struct {
 	inv  *inventory.Instance
 	host string
+	// group is the index of its server group, -1 for none.
+	group int32
+	// pos is its index in its host's insts.
+	pos int
 	// moved counts the plan's moves of this instance.
 	moved int
 }
@@ -60,7 +68,7 @@ type zonePools struct {
 // the host with a non-zero capacity (the one that also reports instances,
 // in practice).
 func newCloud(inv *inventory.Snapshot) *cloud {
-	c := &cloud{hosts: map[string]*hostState{}, insts: map[string]*instState{}, groups: map[string]*inventory.ServerGroup{}, pools: map[string]*zonePools{}}
+	c := &cloud{hosts: map[string]*hostState{}, insts: map[string]*instState{}, groupIdx: map[string]int32{}, pools: map[string]*zonePools{}}
 	for _, p := range sortedKeys(inv.Providers) {
 		for _, h := range inv.Providers[p].Hosts {
 			hs, ok := c.hosts[h.Name]
@@ -68,7 +76,7 @@ func newCloud(inv *inventory.Snapshot) *cloud {
 				continue
 			}
 			if !ok {
-				hs = &hostState{name: h.Name, insts: map[string]*instState{}, groupCount: map[string]int{}, heapIdx: -1}
+				hs = &hostState{name: h.Name, heapIdx: -1}
 				c.hosts[h.Name] = hs
 			}
 			hs.zone = h.AvailabilityZone
@@ -78,20 +86,21 @@ func newCloud(inv *inventory.Snapshot) *cloud {
 		}
 	}
 	for _, g := range inv.ServerGroups() {
-		c.groups[g.ID] = g
+		c.groupIdx[g.ID] = int32(len(c.groups))
+		c.groups = append(c.groups, g)
 	}
 	for _, p := range sortedKeys(inv.Providers) {
 		for _, in := range inv.Providers[p].Instances {
 			if _, dup := c.insts[in.ID]; dup {
 				continue
 			}
-			is := &instState{inv: in, host: in.Host}
+			is := &instState{inv: in, host: in.Host, group: -1}
+			if g, ok := c.groupIdx[in.ServerGroup]; ok {
+				is.group = g
+			}
 			c.insts[in.ID] = is
 			if hs, ok := c.hosts[in.Host]; ok {
-				hs.insts[in.ID] = is
-				if in.ServerGroup != "" {
-					hs.groupCount[in.ServerGroup]++
-				}
+				hs.addInst(is)
 			}
 		}
 	}
@@ -135,12 +144,58 @@ func (c *cloud) removeFromPool(h *hostState) {
 
 // instancesOn returns a host's instances in id order.
 func (h *hostState) instancesOn() []*instState {
-	out := make([]*instState, 0, len(h.insts))
-	for _, is := range h.insts {
-		out = append(out, is)
-	}
+	out := append([]*instState(nil), h.insts...)
 	sort.Slice(out, func(i, j int) bool { return out[i].inv.ID < out[j].inv.ID })
 	return out
+}
+
+func (h *hostState) addInst(is *instState) {
+	is.pos = len(h.insts)
+	h.insts = append(h.insts, is)
+	if is.group >= 0 {
+		h.groupCount.add(is.group, 1)
+	}
+}
+
+func (h *hostState) removeInst(is *instState) {
+	last := h.insts[len(h.insts)-1]
+	h.insts[is.pos] = last
+	last.pos = is.pos
+	h.insts = h.insts[:len(h.insts)-1]
+	if is.group >= 0 {
+		h.groupCount.add(is.group, -1)
+	}
+}
+
+// groupCounts counts members per group on one host: a short list (a host
+// holds a few dozen instances), searched linearly.
+type groupCounts []groupCount
+
+type groupCount struct{ g, n int32 }
+
+func (gc groupCounts) get(g int32) int32 {
+	for _, x := range gc {
+		if x.g == g {
+			return x.n
+		}
+	}
+	return 0
+}
+
+func (gc *groupCounts) add(g, d int32) {
+	for i := range *gc {
+		if (*gc)[i].g == g {
+			(*gc)[i].n += d
+			if (*gc)[i].n == 0 {
+				(*gc)[i] = (*gc)[len(*gc)-1]
+				*gc = (*gc)[:len(*gc)-1]
+			}
+			return
+		}
+	}
+	if d != 0 {
+		*gc = append(*gc, groupCount{g, d})
+	}
 }
 
 // load is the resources of a host's instances.

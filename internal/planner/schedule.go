@@ -23,7 +23,9 @@ const maxDestinationTries = 64
 type rolloutRules struct {
 	r       *config.Rollout
 	maxU    int
-	budgets map[string]int // server group id → members that may be impacted at once
+	// budgets[g] is how many members of group g may be impacted at once,
+	// -1 when no guard covers it.
+	budgets []int32
 	quorums []*quorumRule
 	spares  []*capacityRule
 	// degree caches conflictDegree for the group being scheduled.
@@ -153,7 +155,10 @@ func (p *planner) schedule(r *config.Rollout, works []*work, waveNo *int) *plans
 
 // rules resolves the rollout's limits and the guards that apply to it.
 func (p *planner) rules(r *config.Rollout, works []*work) *rolloutRules {
-	rules := &rolloutRules{r: r, maxU: max(1, r.MaxUnavailable.Of(len(works))), budgets: map[string]int{}}
+	rules := &rolloutRules{r: r, maxU: max(1, r.MaxUnavailable.Of(len(works))), budgets: make([]int32, len(p.cloud.groups))}
+	for i := range rules.budgets {
+		rules.budgets[i] = -1
+	}
 	for _, name := range sortedKeys(p.cfg.Guards) {
 		g := p.cfg.Guards[name]
 		switch g.Kind {
@@ -172,9 +177,13 @@ func (p *planner) rules(r *config.Rollout, works []*work) *rolloutRules {
 						continue
 					}
 				}
-				b := g.MaxUnavailable.Of(len(sg.Members))
-				if old, ok := rules.budgets[sg.ID]; !ok || b < old {
-					rules.budgets[sg.ID] = b
+				gi, ok := p.cloud.groupIdx[sg.ID]
+				if !ok {
+					continue
+				}
+				b := int32(g.MaxUnavailable.Of(len(sg.Members)))
+				if old := rules.budgets[gi]; old < 0 || b < old {
+					rules.budgets[gi] = b
 				}
 			}
 		case config.GuardQuorum:
@@ -230,7 +239,7 @@ type tentativeMove struct {
 // wavePlan is a wave under construction.
 type wavePlan struct {
 	number   int
-	impacted map[string]int // server group → members impacted in this wave
+	impacted []int32 // per group: members impacted in this wave
 	hosts    []*hostState
 	visits   []*plans.HostVisit
 	// moves of this wave, for commit.
@@ -248,9 +257,11 @@ func (p *planner) buildWave(r *config.Rollout, rules *rolloutRules, cands []*wor
 	// remaining hosts, as in largest-degree-first graph colouring: left to
 	// the end they would be the ones that can't share a wave with anyone.
 	// Then the fewest instances.
-	if rules.degree == nil || rules.degreeGroup != group {
-		// Computed once per group: recomputing per wave costs more than
-		// the slightly better order it would give.
+	if rules.degree == nil || rules.degreeGroup != group || len(cands) <= 3*limit {
+		// Computed once per group while many hosts remain: recomputing per
+		// wave costs more than the slightly better order it would give.
+		// Near the end it matters (the last waves must be conflict-free
+		// among few hosts) and is cheap, so it is recomputed then.
 		rules.degree = p.conflictDegree(rules, cands)
 		rules.degreeGroup = group
 	}
@@ -283,7 +294,7 @@ func (p *planner) buildWave(r *config.Rollout, rules *rolloutRules, cands []*wor
 	var wp *wavePlan
 	var why string
 	for _, preferredOnly := range []bool{true, false} {
-		wp = &wavePlan{number: number, impacted: map[string]int{}}
+		wp = &wavePlan{number: number, impacted: make([]int32, len(p.cloud.groups))}
 		why = ""
 		for _, q := range rules.quorums {
 			q.down = 0
@@ -319,7 +330,7 @@ func groupSuffix(g string) string {
 // conflictDegree counts, for each candidate, the other candidates that
 // hold members of the same budgeted server groups.
 func (p *planner) conflictDegree(rules *rolloutRules, cands []*work) map[string]int {
-	holders := map[string][]string{}
+	holders := map[int32][]string{}
 	for _, w := range cands {
 		if !w.evacuate {
 			continue
@@ -328,9 +339,9 @@ func (p *planner) conflictDegree(rules *rolloutRules, cands []*work) map[string]
 		if hs == nil {
 			continue
 		}
-		for g := range hs.groupCount {
-			if _, ok := rules.budgets[g]; ok {
-				holders[g] = append(holders[g], hs.name)
+		for _, gc := range hs.groupCount {
+			if rules.budgets[gc.g] >= 0 {
+				holders[gc.g] = append(holders[gc.g], hs.name)
 			}
 		}
 	}
@@ -374,18 +385,20 @@ func (p *planner) admit(r *config.Rollout, rules *rolloutRules, wp *wavePlan, w 
 	// Server group budgets: members of one group impacted at once. The
 	// host's group counts are exactly what evacuating it impacts; checked
 	// first because it is the cheapest and most frequent refusal.
-	var need map[string]int
+	var need groupCounts
 	if w.evacuate {
 		need = hs.groupCount
 	}
-	for g, n := range need {
-		b, ok := rules.budgets[g]
-		if !ok {
+	for _, gc := range need {
+		g, n := gc.g, gc.n
+		b := rules.budgets[g]
+		if b < 0 {
 			continue
 		}
 		if wp.impacted[g]+n > b {
-			name := g
-			if sg := p.cloud.groups[g]; sg != nil && sg.Name != "" {
+			sg := p.cloud.groups[g]
+			name := sg.ID
+			if sg.Name != "" {
 				name = sg.Name
 			}
 			if n > b {
@@ -399,10 +412,7 @@ func (p *planner) admit(r *config.Rollout, rules *rolloutRules, wp *wavePlan, w 
 		insts = hs.instancesOn()
 	}
 	// The counts change as instances are placed; keep this host's own.
-	impact := make(map[string]int, len(need))
-	for g, n := range need {
-		impact[g] = n
-	}
+	impact := append(groupCounts(nil), need...)
 	// Take the host out of the pools and place its instances.
 	u := &undo{}
 	p.cloud.removeFromPool(hs)
@@ -452,8 +462,8 @@ func (p *planner) admit(r *config.Rollout, rules *rolloutRules, wp *wavePlan, w 
 			q.down++
 		}
 	}
-	for g, n := range impact {
-		wp.impacted[g] += n
+	for _, gc := range impact {
+		wp.impacted[gc.g] += gc.n
 	}
 	wp.hosts = append(wp.hosts, hs)
 	wp.moves = append(wp.moves, u.moves...)
@@ -482,7 +492,10 @@ func pick(hh *hostHeap, is *instState, c *cloud, wave int) *hostState {
 			heap.Push(hh, h)
 		}
 	}()
-	g := c.groups[is.inv.ServerGroup]
+	var g *inventory.ServerGroup
+	if is.group >= 0 {
+		g = c.groups[is.group]
+	}
 	// softOnly is the first host that fits but holds a member of a soft
 	// anti-affinity group: Nova allows it, so it is the fallback when no
 	// host keeps the group apart.
@@ -490,7 +503,7 @@ func pick(hh *hostHeap, is *instState, c *cloud, wave int) *hostState {
 	for tries := 0; hh.Len() > 0 && tries < maxDestinationTries; tries++ {
 		h := (*hh)[0]
 		if h.inWave != wave && h.free.Fits(is.inv.Resources) {
-			if g == nil || h.groupCount[g.ID] == 0 {
+			if g == nil || h.groupCount.get(is.group) == 0 {
 				return h
 			}
 			if g.Policy != "anti-affinity" && softOnly == nil {
@@ -507,8 +520,8 @@ func (p *planner) place(u *undo, is *instState, from, to *hostState, wave int, r
 	u.moves = append(u.moves, tentativeMove{inst: is, from: from, to: to, prev: to.receiving})
 	to.free = to.free.Sub(is.inv.Resources)
 	to.receiving = wave
-	if g := is.inv.ServerGroup; g != "" {
-		to.groupCount[g]++
+	if is.group >= 0 {
+		to.groupCount.add(is.group, 1)
 	}
 	to.fix()
 	for _, c := range rules.spares {
@@ -524,11 +537,8 @@ func (p *planner) rollback(u *undo, rules *rolloutRules) {
 		m := u.moves[i]
 		m.to.free = m.to.free.Add(m.inst.inv.Resources)
 		m.to.receiving = m.prev
-		if g := m.inst.inv.ServerGroup; g != "" {
-			m.to.groupCount[g]--
-			if m.to.groupCount[g] == 0 {
-				delete(m.to.groupCount, g)
-			}
+		if m.inst.group >= 0 {
+			m.to.groupCount.add(m.inst.group, -1)
 		}
 		m.to.fix()
 		for _, c := range rules.spares {
@@ -613,15 +623,13 @@ func (p *planner) visit(r *config.Rollout, w *work, hs *hostState, moves []tenta
 func (p *planner) commitWave(r *config.Rollout, wp *wavePlan, group string) *plans.Wave {
 	wave := &plans.Wave{Number: wp.number, Group: group, Hosts: wp.visits}
 	for _, m := range wp.moves {
-		delete(m.from.insts, m.inst.inv.ID)
-		m.from.free = m.from.free.Add(m.inst.inv.Resources)
-		if g := m.inst.inv.ServerGroup; g != "" {
-			m.from.groupCount[g]--
-			if m.from.groupCount[g] == 0 {
-				delete(m.from.groupCount, g)
-			}
+		// place() already counted the group on the destination.
+		if m.inst.group >= 0 {
+			m.to.groupCount.add(m.inst.group, -1)
 		}
-		m.to.insts[m.inst.inv.ID] = m.inst
+		m.from.removeInst(m.inst)
+		m.from.free = m.from.free.Add(m.inst.inv.Resources)
+		m.to.addInst(m.inst)
 		m.inst.host = m.to.name
 		m.inst.moved++
 	}
