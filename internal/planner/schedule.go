@@ -21,8 +21,8 @@ const maxDestinationTries = 64
 
 // rolloutRules are a rollout's limits resolved against the inventory.
 type rolloutRules struct {
-	r       *config.Rollout
-	maxU    int
+	r    *config.Rollout
+	maxU int
 	// budgets[g] is how many members of group g may be impacted at once,
 	// -1 when no guard covers it.
 	budgets []int32
