@@ -64,12 +64,15 @@ type Input struct {
 	Config    *config.Config
 	Inventory *inventory.Snapshot
 	Advisor   Advisor
+	// HostDigests are the inventory's per-host digests, recorded in each
+	// host visit; computed here when nil (the caller usually has them).
+	HostDigests map[string]string
 }
 
 // Plan computes the plan. Diagnostics explain every refusal and
 // infeasibility; with errors the plan is nil.
 func Plan(ctx context.Context, in Input) (*plans.Plan, diags.Diagnostics) {
-	p := &planner{cfg: in.Config, inv: in.Inventory, advisor: in.Advisor}
+	p := &planner{cfg: in.Config, inv: in.Inventory, advisor: in.Advisor, hostDigests: in.HostDigests}
 	plan := p.run(ctx)
 	if p.diags.HasErrors() {
 		return nil, p.diags
@@ -101,7 +104,9 @@ type work struct {
 }
 
 func (p *planner) run(ctx context.Context) *plans.Plan {
-	_, p.hostDigests = p.inv.Digest()
+	if p.hostDigests == nil {
+		_, p.hostDigests = p.inv.Digest()
+	}
 	p.selectHosts()
 	if p.diags.HasErrors() {
 		return nil

@@ -172,12 +172,12 @@ func (s *Session) Plan(ctx context.Context) (*plans.File, *inventory.Snapshot, d
 	if ds.HasErrors() {
 		return nil, nil, ds
 	}
-	plan, pds := planner.Plan(ctx, planner.Input{Config: s.Config, Inventory: snap, Advisor: &advisor{s: s}})
+	total, hosts := snap.Digest()
+	plan, pds := planner.Plan(ctx, planner.Input{Config: s.Config, Inventory: snap, Advisor: &advisor{s: s}, HostDigests: hosts})
 	ds = ds.Append(pds)
 	if pds.HasErrors() {
 		return nil, snap, ds
 	}
-	total, hosts := snap.Digest()
 	f := &plans.File{
 		FormatVersion:    plans.FormatVersion,
 		EscalatorVersion: version.Number(),
