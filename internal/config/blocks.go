@@ -170,13 +170,13 @@ var rolloutSchema = &hcl.BodySchema{
 
 var (
 	canarySchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "count"}, {Name: "where"}, {Name: "soak"},
+		{Name: "count"}, {Name: "where"}, {Name: "soak"}, {Name: "pause"},
 	}}
 	evacuateSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "mode"}, {Name: "fallback_to_cold"}, {Name: "timeout"}, {Name: "parallel"},
 	}}
 	notifySchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "url", Required: true}, {Name: "projects"}, {Name: "secret"}, {Name: "reply_timeout"}, {Name: "on_timeout"},
+		{Name: "url"}, {Name: "mode"}, {Name: "projects"}, {Name: "secret"}, {Name: "reply_timeout"}, {Name: "on_timeout"},
 	}}
 	verifySchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "checks"}, {Name: "timeout"},
@@ -281,6 +281,7 @@ func (l *loader) decodeCanary(b *hcl.Block, owner string) *Canary {
 		Count:     a.countOrPercent("count", Count(1), false, "a canary phase with no host tests nothing; remove the canary block instead"),
 		Where:     a.deferred("where", hostScope, cty.Bool),
 		Soak:      a.duration("soak", 0, false),
+		Pause:     a.boolean("pause", false),
 		DeclRange: b.DefRange,
 	}
 }
@@ -313,12 +314,20 @@ func (l *loader) decodeNotify(b *hcl.Block, owner string, prev []*Notify) *Notif
 	a := l.attrs(c.Attributes, fmt.Sprintf("%s notify %q", owner, name))
 	n := &Notify{
 		Name:         name,
+		Mode:         a.enum("mode", NotifyWebhook, NotifyWebhook, NotifyNone),
 		URL:          a.str("url", ""),
 		Projects:     a.strList("projects"),
 		Secret:       a.str("secret", ""),
 		ReplyTimeout: a.duration("reply_timeout", DefaultReplyTimeout, true),
 		OnTimeout:    a.enum("on_timeout", OnTimeoutProceed, OnTimeoutProceed, OnTimeoutHalt),
 		DeclRange:    b.DefRange,
+	}
+	if n.Mode == NotifyWebhook && !a.has("url") && a.resolved("mode") {
+		l.diags = l.diags.Append(diags.Errorf(rangePtr(b.DefRange), "Missing required argument",
+			"A webhook notify block needs url: where to POST the maintenance notifications. Set mode = \"none\" to record notifications without sending them."))
+	}
+	if n.Mode == NotifyNone && a.has("url") {
+		a.errorf("url", "Conflicting notify settings", "mode = \"none\" sends nothing, so url is not used; remove it or set mode = \"webhook\".")
 	}
 	if n.URL != "" && !strings.HasPrefix(n.URL, "http://") && !strings.HasPrefix(n.URL, "https://") {
 		a.errorf("url", "Invalid URL", "The notify url must be an http:// or https:// URL, not %q.", n.URL)

@@ -197,7 +197,9 @@ type Canary struct {
 	// Where optionally restricts which hosts may be canaries.
 	Where hcl.Expression
 	// Soak is how long to watch the canaries before going on.
-	Soak      Duration
+	Soak Duration
+	// Pause stops apply after the canary wave; the next apply goes on.
+	Pause     bool
 	DeclRange hcl.Range
 }
 
@@ -226,9 +228,21 @@ const (
 	OnTimeoutHalt    = "halt"
 )
 
+// Notify modes.
+const (
+	// NotifyWebhook POSTs a signed notification to URL; the HTTP response
+	// is the VNF manager's reply.
+	NotifyWebhook = "webhook"
+	// NotifyNone records the notification in the journal and sends
+	// nothing, for VNF managers that watch Nova themselves.
+	NotifyNone = "none"
+)
+
 // Notify is a VNF manager told before its instances are disturbed.
 type Notify struct {
 	Name string
+	// Mode is "webhook" (the default) or "none".
+	Mode string
 	// URL receives the signed maintenance notifications.
 	URL string
 	// Projects limits the notifications to instances of these projects

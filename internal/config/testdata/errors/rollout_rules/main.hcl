@@ -54,3 +54,22 @@ rollout "b" { # ERROR: Component in two rollouts
   on_failure { # ERROR: Duplicate on_failure block
   }
 }
+
+component "other" {
+  hosts   = hosts.compute
+  version = "1"
+}
+
+rollout "c" {
+  components = [component.other]
+
+  notify "silent" {
+    mode = "none"
+    url  = "http://127.0.0.1:1/" # ERROR: Conflicting notify settings
+  }
+  notify "missing" { # ERROR: Missing required argument
+  }
+  canary {
+    pause = "yes" # ERROR: Incorrect value type
+  }
+}
