@@ -173,7 +173,7 @@ var (
 		{Name: "count"}, {Name: "where"}, {Name: "soak"}, {Name: "pause"},
 	}}
 	evacuateSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "mode"}, {Name: "fallback_to_cold"}, {Name: "timeout"}, {Name: "parallel"},
+		{Name: "mode"}, {Name: "fallback_to_cold"}, {Name: "timeout"}, {Name: "parallel"}, {Name: "prefer"},
 	}}
 	notifySchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "url"}, {Name: "mode"}, {Name: "projects"}, {Name: "secret"}, {Name: "reply_timeout"}, {Name: "on_timeout"},
@@ -201,7 +201,7 @@ func (l *loader) decodeRollout(b *hcl.Block) {
 	r := &Rollout{
 		Name:      name,
 		DeclRange: b.DefRange,
-		Evacuate:  Evacuate{Mode: EvacuateLive, Timeout: DefaultMigrationTimeout, Parallel: 1, DeclRange: b.DefRange},
+		Evacuate:  Evacuate{Mode: EvacuateLive, Timeout: DefaultMigrationTimeout, Parallel: 1, Prefer: PreferFewerMoves, DeclRange: b.DefRange},
 		Verify:    Verify{Timeout: DefaultVerifyTimeout, DeclRange: b.DefRange},
 		OnFailure: OnFailure{Action: FailureHalt, DeclRange: b.DefRange},
 	}
@@ -294,6 +294,7 @@ func (l *loader) decodeEvacuate(b *hcl.Block, owner string, e *Evacuate) {
 	e.FallbackToCold = a.boolean("fallback_to_cold", false)
 	e.Timeout = a.duration("timeout", DefaultMigrationTimeout, true)
 	e.Parallel = a.integer("parallel", 1, 1)
+	e.Prefer = a.enum("prefer", PreferFewerMoves, PreferFewerMoves, PreferFewerWaves)
 	e.DeclRange = b.DefRange
 	if e.Mode == EvacuateCold && a.has("fallback_to_cold") && a.resolved("mode") {
 		a.errorf("fallback_to_cold", "Conflicting evacuation settings", "fallback_to_cold only applies to mode = \"live\"; with mode = \"cold\" every migration is already cold.")

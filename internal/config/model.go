@@ -209,6 +209,12 @@ const (
 	EvacuateCold = "cold"
 )
 
+// Scheduling preferences of an evacuation.
+const (
+	PreferFewerMoves = "fewer_moves"
+	PreferFewerWaves = "fewer_waves"
+)
+
 // Evacuate says how instances leave a host before a disruptive upgrade.
 type Evacuate struct {
 	// Mode is "live" (the default) or "cold".
@@ -218,7 +224,12 @@ type Evacuate struct {
 	// Timeout per instance migration.
 	Timeout Duration
 	// Parallel is how many instances leave one host at once.
-	Parallel  int
+	Parallel int
+	// Prefer says what the scheduler trades when no upgraded host has room
+	// yet: "fewer_moves" (the default) starts with a single host, so that
+	// as few instances as possible move twice; "fewer_waves" starts with a
+	// full wave, whose instances all move twice.
+	Prefer    string
 	DeclRange hcl.Range
 }
 

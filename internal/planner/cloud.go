@@ -19,13 +19,17 @@ type cloud struct {
 	// integer slots are several times faster than string-keyed maps.
 	groups   []*inventory.ServerGroup
 	groupIdx map[string]int32
-	// pools of destination candidates, per availability zone.
+	// pools of destination candidates, per availability zone and role.
 	pools map[string]*zonePools
 }
 
 type hostState struct {
-	name     string
-	zone     string
+	name string
+	zone string
+	// role: instances only move between hosts of one role, so that a
+	// compute's instances never land on a controller that happens to
+	// report free capacity.
+	role     string
 	capacity inventory.Resources
 	free     inventory.Resources
 	// inService: up and schedulable (not down, disabled or in
@@ -80,6 +84,7 @@ func newCloud(inv *inventory.Snapshot) *cloud {
 				c.hosts[h.Name] = hs
 			}
 			hs.zone = h.AvailabilityZone
+			hs.role = h.Role
 			hs.capacity = h.Capacity
 			hs.free = h.Capacity.Sub(h.Used)
 			hs.inService = h.State == inventory.StateUp
@@ -115,11 +120,13 @@ func (c *cloud) fillPools() {
 	}
 }
 
-func (c *cloud) pool(zone string) *zonePools {
-	zp, ok := c.pools[zone]
+// pool returns the destination pools of a zone and role.
+func (c *cloud) pool(zone, role string) *zonePools {
+	key := zone + "\x00" + role
+	zp, ok := c.pools[key]
 	if !ok {
 		zp = &zonePools{}
-		c.pools[zone] = zp
+		c.pools[key] = zp
 	}
 	return zp
 }
@@ -128,7 +135,7 @@ func (c *cloud) addToPool(h *hostState) {
 	if !h.inService || h.heapPool != nil {
 		return
 	}
-	zp := c.pool(h.zone)
+	zp := c.pool(h.zone, h.role)
 	if h.pendingEvac == 0 {
 		heap.Push(&zp.preferred, h)
 	} else {

@@ -343,3 +343,50 @@ guard "spare" {
 		t.Errorf("planned %d hosts, want 16", plan.Totals.Hosts)
 	}
 }
+
+// TestDestinationsKeepRoleAndAffinity: instances never land on hosts of
+// another role (a controller with free capacity), and members of a hard
+// affinity group move together.
+func TestDestinationsKeepRoleAndAffinity(t *testing.T) {
+	inv := genCloud(4, 12, 1, 0.2, 4)
+	inv.Hosts = append(inv.Hosts, &inventory.Host{Name: "ctl-1", Role: "controller", AvailabilityZone: "az1", State: inventory.StateUp,
+		Capacity: inventory.Resources{VCPUs: 512, MemoryMB: 1 << 21}, Versions: map[string]string{}})
+	// Two members of an affinity group on one loaded host.
+	host := inv.Instances[0].Host
+	aff := &inventory.ServerGroup{ID: "aff", Name: "aff", Policy: "affinity", Project: "ims"}
+	for i := 0; i < 2; i++ {
+		id := fmt.Sprintf("aff-%d", i)
+		inv.Instances = append(inv.Instances, &inventory.Instance{ID: id, Host: host, Status: "ACTIVE", LiveMigratable: true,
+			Resources: inventory.Resources{VCPUs: 1, MemoryMB: 1024}, ServerGroup: "aff", Project: "ims"})
+		aff.Members = append(aff.Members, id)
+		for _, h := range inv.Hosts {
+			if h.Name == host {
+				h.Used = h.Used.Add(inventory.Resources{VCPUs: 1, MemoryMB: 1024})
+			}
+		}
+	}
+	inv.ServerGroups = append(inv.ServerGroups, aff)
+	cfg := loadCampaign(t, "25%", "")
+	plan, ds := Plan(context.Background(), Input{Config: cfg, Inventory: snapshot(t, inv)})
+	if ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+	dest := map[string]string{}
+	for _, r := range plan.Rollouts {
+		for _, w := range r.Waves {
+			for _, hv := range w.Hosts {
+				for _, m := range hv.Moves {
+					if m.To == "ctl-1" {
+						t.Errorf("%s moved to the controller", m.Instance)
+					}
+					if m.ServerGroup == "aff" {
+						dest[m.Instance] = m.To
+					}
+				}
+			}
+		}
+	}
+	if len(dest) != 2 || dest["aff-0"] != dest["aff-1"] {
+		t.Errorf("affinity members split: %v", dest)
+	}
+}

@@ -299,8 +299,17 @@ func (p *planner) buildWave(r *config.Rollout, rules *rolloutRules, cands []*wor
 		for _, q := range rules.quorums {
 			q.down = 0
 		}
+		// Without upgraded room, a wave is a single host, the one with the
+		// fewest instances: its instances are the only ones that move
+		// twice, and the waves then grow as upgraded room appears. Fewer
+		// live migrations weigh more than a shorter campaign, unless the
+		// rollout says evacuate { prefer = "fewer_waves" }.
+		lim := limit
+		if !preferredOnly && r.Evacuate.Prefer != config.PreferFewerWaves {
+			lim = 1
+		}
 		for _, w := range cands {
-			if len(wp.hosts) >= limit {
+			if len(wp.hosts) >= lim {
 				break
 			}
 			reason := p.admit(r, rules, wp, w, preferredOnly)
@@ -424,15 +433,31 @@ func (p *planner) admit(r *config.Rollout, rules *rolloutRules, wp *wavePlan, w 
 		}
 	}
 	fail := ""
+	// Members of a hard affinity group must stay together: the first one
+	// picks the destination, the others follow it.
+	affinityDest := map[int32]*hostState{}
 	for _, is := range insts {
 		if is.inv.Status == "ACTIVE" && !is.inv.LiveMigratable && r.Evacuate.Mode == config.EvacuateLive && !r.Evacuate.FallbackToCold {
 			fail = fmt.Sprintf("instance %s (%s) on host %s can't be live-migrated and the rollout allows no cold migration. Set evacuate { fallback_to_cold = true } (the instance stops while it moves), or move it yourself first.", is.inv.ID, is.inv.Name, hs.name)
 			break
 		}
-		dest := p.destination(is, hs, wp.number, preferredOnly)
+		var dest *hostState
+		affinity := is.group >= 0 && p.cloud.groups[is.group].Policy == "affinity"
+		if d, ok := affinityDest[is.group]; ok && affinity {
+			if !d.free.Fits(is.inv.Resources) {
+				fail = fmt.Sprintf("the members of affinity group %q on host %s do not all fit on one host of zone %q", p.cloud.groups[is.group].Name, hs.name, hs.zone)
+				break
+			}
+			dest = d
+		} else {
+			dest = p.destination(is, hs, wp.number, preferredOnly)
+			if affinity && dest != nil {
+				affinityDest[is.group] = dest
+			}
+		}
 		if dest == nil {
 			need := is.inv.Resources
-			fail = fmt.Sprintf("instance %s (%d vCPU, %d MB) on host %s has no destination in zone %q: %s", is.inv.ID, need.VCPUs, need.MemoryMB, hs.name, hs.zone, p.zoneRoom(hs.zone, need, preferredOnly))
+			fail = fmt.Sprintf("instance %s (%d vCPU, %d MB) on host %s has no destination in zone %q: %s", is.inv.ID, need.VCPUs, need.MemoryMB, hs.name, hs.zone, p.zoneRoom(hs.zone, hs.role, need, preferredOnly))
 			break
 		}
 		p.place(u, is, hs, dest, wp.number, rules)
@@ -475,7 +500,7 @@ func (p *planner) admit(r *config.Rollout, rules *rolloutRules, wp *wavePlan, w 
 // of its zone that fits it, holds no member of its anti-affinity group
 // and is not in this wave. Preferred hosts (never visited again) first.
 func (p *planner) destination(is *instState, from *hostState, wave int, preferredOnly bool) *hostState {
-	zp := p.cloud.pool(from.zone)
+	zp := p.cloud.pool(from.zone, from.role)
 	if d := pick(&zp.preferred, is, p.cloud, wave); d != nil {
 		return d
 	}
@@ -551,10 +576,10 @@ func (p *planner) rollback(u *undo, rules *rolloutRules) {
 }
 
 // zoneRoom explains how much room a zone has, for infeasibility messages.
-func (p *planner) zoneRoom(zone string, need inventory.Resources, preferredOnly bool) string {
+func (p *planner) zoneRoom(zone, role string, need inventory.Resources, preferredOnly bool) string {
 	var v, m int64
 	var n int
-	zp := p.cloud.pool(zone)
+	zp := p.cloud.pool(zone, role)
 	pools := []*hostHeap{&zp.preferred}
 	if !preferredOnly {
 		pools = append(pools, &zp.fallback)

@@ -35,6 +35,10 @@ type GenOptions struct {
 	// generated cloud suits a live-only campaign.
 	ShutoffFraction float64
 	NonLiveFraction float64
+	// SpareFraction is the share of each zone's compute hosts left empty,
+	// as NFV clouds keep spare hosts for failover; the other hosts carry
+	// InstancesPerHost each.
+	SpareFraction float64
 	VNFMURL         string
 	Seed            uint64
 }
@@ -91,6 +95,8 @@ func Generate(o GenOptions) (*Cloud, error) {
 		return nil, errors.New("utilization must be between 0 and 1")
 	case o.MaxFill < o.Utilization || o.MaxFill > 1:
 		return nil, errors.New("max fill must be between the utilization and 1")
+	case o.SpareFraction < 0 || o.SpareFraction >= 1:
+		return nil, errors.New("the spare share must be at least 0 and below 1")
 	case o.GroupSize > o.Hosts:
 		return nil, fmt.Errorf("groups of %d need at least %d hosts", o.GroupSize, o.GroupSize)
 	}
@@ -169,6 +175,15 @@ func Generate(o GenOptions) (*Cloud, error) {
 	for i := first; i < len(c.Hosts); i++ {
 		slots[i] = o.InstancesPerHost
 	}
+	loaded := 0
+	for z, hosts := range perZone {
+		spare := int(float64(len(hosts))*o.SpareFraction + 0.5)
+		for _, h := range hosts[:spare] {
+			slots[h] = 0
+		}
+		perZone[z] = hosts[spare:]
+		loaded += len(hosts) - spare
+	}
 
 	projects := make([]string, o.Projects)
 	for i := range projects {
@@ -244,7 +259,7 @@ func Generate(o GenOptions) (*Cloud, error) {
 		free[z] = free[z][:last]
 	}
 
-	total := o.Hosts * o.InstancesPerHost
+	total := loaded * o.InstancesPerHost
 	if o.GroupSize >= 2 {
 		groups := int(float64(total) * o.GroupedFraction / float64(o.GroupSize))
 		members := make([]int, 0, o.GroupSize)

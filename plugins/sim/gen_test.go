@@ -242,3 +242,25 @@ func itoa(i int) string {
 		}
 	}
 }
+
+func TestGenerateSpareHosts(t *testing.T) {
+	o := DefaultGenOptions()
+	o.Hosts, o.Zones, o.Controllers, o.SpareFraction = 200, 2, 0, 0.05
+	c, err := Generate(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := c.UsedByHost()
+	empty := map[string]int{}
+	for _, h := range c.Hosts {
+		if used[h.Name].VCPUs == 0 {
+			empty[h.AvailabilityZone]++
+		}
+	}
+	if empty["az1"] != 5 || empty["az2"] != 5 {
+		t.Errorf("empty hosts per zone = %v, want 5 each", empty)
+	}
+	if n := len(c.Instances); n != 190*20 {
+		t.Logf("instances = %d (hosts may fill before their slots)", n)
+	}
+}

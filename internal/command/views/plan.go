@@ -73,7 +73,7 @@ func RenderPlan(w io.Writer, p *plans.Plan, color bool) {
 	fmt.Fprintf(w, "  waves %6d   lower bound %d\n", t.Waves, t.LowerBoundWaves)
 	fmt.Fprintf(w, "  moves %6d   lower bound %d (instances that must leave their host)\n", t.Moves, t.LowerBoundMoves)
 	if t.Moves > t.InstancesMoved {
-		fmt.Fprintf(w, "         %d instances move more than once: no upgraded host had room for them\n", t.Moves-t.InstancesMoved)
+		fmt.Fprintf(w, "         %d extra moves: some instances move twice, because no upgraded host had room for them yet\n", t.Moves-t.InstancesMoved)
 	}
 	if len(p.Preflight) > 0 {
 		fmt.Fprintf(w, "\nBefore the first wave, checks: %s\n", strings.Join(p.Preflight, ", "))

@@ -40,6 +40,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&o.MaxFill, "max-fill", o.MaxFill, "no host is filled beyond this share")
 	fs.Float64Var(&o.ShutoffFraction, "shutoff", o.ShutoffFraction, "share of SHUTOFF instances")
 	fs.Float64Var(&o.NonLiveFraction, "non-live", o.NonLiveFraction, "share of instances that cannot be live-migrated")
+	fs.Float64Var(&o.SpareFraction, "spare", o.SpareFraction, "share of each zone's compute hosts left empty (spare hosts for failover)")
 	fs.StringVar(&o.VNFMURL, "vnfm-url", o.VNFMURL, "URL of every VNF manager")
 	fs.Uint64Var(&o.Seed, "seed", o.Seed, "random seed; the same seed and flags give the same cloud")
 	out := fs.String("out", "cloud.json", `output file ("-" for standard output); written atomically`)
