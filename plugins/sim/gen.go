@@ -39,8 +39,8 @@ type GenOptions struct {
 	// as NFV clouds keep spare hosts for failover; the other hosts carry
 	// InstancesPerHost each.
 	SpareFraction float64
-	VNFMURL         string
-	Seed            uint64
+	VNFMURL       string
+	Seed          uint64
 }
 
 // DefaultGenOptions are simgen's defaults.
