@@ -25,6 +25,7 @@ func Commands(meta Meta) map[string]cli.CommandFactory {
 		"fmt": func() (cli.Command, error) {
 			return &FmtCommand{Meta: meta}, nil
 		},
+		"graph": func() (cli.Command, error) { return &GraphCommand{Meta: meta}, nil },
 		"plan": func() (cli.Command, error) {
 			return &PlanCommand{Meta: meta}, nil
 		},
