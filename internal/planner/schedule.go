@@ -613,6 +613,7 @@ func (p *planner) visit(r *config.Rollout, w *work, hs *hostState, moves []tenta
 	hv := &plans.HostVisit{
 		Host:             hs.name,
 		AvailabilityZone: hs.zone,
+		Provider:         p.maintenanceProvider(w),
 		Changes:          append([]plans.Change(nil), w.changes...),
 		Evacuate:         w.evacuate,
 		Digest:           p.hostDigests[hs.name],
@@ -713,3 +714,18 @@ func (p *planner) commitWave(r *config.Rollout, wp *wavePlan, group string) *pla
 }
 
 func containsStr(list []string, s string) bool { return contains(list, s) }
+
+// maintenanceProvider is the provider of the hosts block that selected the
+// first component changing on the host: the one that schedules instances
+// there, so the one that can disable the host and migrate.
+func (p *planner) maintenanceProvider(w *work) string {
+	if len(w.changes) == 0 {
+		return ""
+	}
+	if c := p.cfg.Components[w.changes[0].Component]; c != nil {
+		if hs := p.cfg.HostSets[c.Hosts.Name]; hs != nil {
+			return hs.Provider.Name
+		}
+	}
+	return w.changes[0].Provider
+}

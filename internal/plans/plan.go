@@ -77,6 +77,9 @@ type Wave struct {
 type HostVisit struct {
 	Host             string `json:"host"`
 	AvailabilityZone string `json:"availability_zone,omitempty"`
+	// Provider puts the host in and out of maintenance and migrates its
+	// instances: the provider of the hosts block that selected it.
+	Provider string `json:"provider"`
 	// Changes in the order they are applied.
 	Changes []Change `json:"changes"`
 	// Evacuate is true when a change disrupts the host: its instances

@@ -1,0 +1,259 @@
+// Package engine carries out a plan: wave after wave, host by host, the
+// per-host workflow of enter maintenance, evacuate, back up, upgrade,
+// verify and leave maintenance, through the providers. Every step is
+// journaled before it starts and when it ends, so a run that is killed
+// resumes without redoing what finished; a failed step is handled by the
+// rollout's failure policy.
+//
+// Side effects sit behind three narrow interfaces (Executor, Recorder,
+// Notifier) so the engine is tested without plugins, disks or networks.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/escalator-nfv/escalator/internal/config"
+	"github.com/escalator-nfv/escalator/internal/plans"
+	"github.com/escalator-nfv/escalator/internal/state"
+	"github.com/escalator-nfv/escalator/plugins/sdk"
+)
+
+// Executor performs actions for one provider.
+type Executor interface {
+	Execute(ctx context.Context, req sdk.ExecuteActionRequest, onProgress func(msg string, fraction float64)) (*sdk.ExecuteActionResponse, error)
+}
+
+// Recorder makes journal events durable before returning.
+type Recorder interface {
+	Record(ctx context.Context, events ...state.Event) error
+}
+
+// Notifier tells a VNF manager about maintenance and returns when it
+// replied (nil), or the reply timed out (ErrNoReply), or it refused.
+type Notifier interface {
+	Notify(ctx context.Context, n plans.Notification, msg Notification) error
+}
+
+// ErrNoReply is returned by a Notifier whose VNF manager did not answer in
+// time.
+var ErrNoReply = errors.New("the VNF manager did not reply in time")
+
+// Notification is what a VNF manager is told.
+type Notification struct {
+	RunID     string   `json:"run_id"`
+	Wave      int      `json:"wave"`
+	Event     string   `json:"event"` // "maintenance" or "available"
+	Hosts     []string `json:"hosts"`
+	Instances []string `json:"instances"`
+	Projects  []string `json:"projects"`
+}
+
+// Engine runs one plan. Set the fields, then call Run.
+type Engine struct {
+	RunID  string
+	Plan   *plans.Plan
+	Config *config.Config
+	// Executors maps provider name to its executor.
+	Executors map[string]Executor
+	Recorder  Recorder
+	Notifier  Notifier
+	// Done holds the steps that finished OK in earlier attempts of this
+	// run (from the journal): they are not run again.
+	Done map[string]bool
+	// Parallelism bounds the hosts worked on at once within a wave.
+	Parallelism int
+	// Observe, when set, is told of every event as it is recorded.
+	Observe func(state.Event)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Sleep waits (soak, checks' intervals); nil means a context-aware
+	// time.Sleep.
+	Sleep func(ctx context.Context, d time.Duration) error
+
+	mu       sync.Mutex
+	failures int
+	upgraded []visited // hosts finished in this run, in order
+}
+
+type visited struct {
+	w  *plans.Wave
+	hv *plans.HostVisit
+}
+
+// Outcome is how a run ended.
+type Outcome struct {
+	Status state.RunStatus
+	// Message says why the run stopped early.
+	Message string
+	// Failed lists hosts whose workflow failed.
+	Failed []string
+	// Paused is set when the run stopped after a canary wave that pauses.
+	Paused bool
+}
+
+// Step timeouts for steps the plan gives no duration for.
+const (
+	maintenanceTimeout = 5 * time.Minute
+	minStepTimeout     = time.Minute
+)
+
+// errHalt stops the run after the running hosts finish.
+type haltError struct{ msg string }
+
+func (e *haltError) Error() string { return e.msg }
+
+// Run carries out the plan. It returns when the plan is done, a failure
+// policy stopped it, or ctx is cancelled (running steps are cancelled
+// through their contexts; what finished is journaled).
+func (e *Engine) Run(ctx context.Context) (*Outcome, error) {
+	if e.Now == nil {
+		e.Now = time.Now
+	}
+	if e.Sleep == nil {
+		e.Sleep = sleepCtx
+	}
+	if e.Done == nil {
+		e.Done = map[string]bool{}
+	}
+	if e.Parallelism < 1 {
+		e.Parallelism = 1
+	}
+	out := &Outcome{Status: state.RunFinished}
+	for _, rp := range e.Plan.Rollouts {
+		r := e.Config.Rollouts[rp.Name]
+		if r == nil {
+			return nil, fmt.Errorf("the plan's rollout %q is not in the campaign; the plan is stale, run escalator plan again", rp.Name)
+		}
+		e.failures = 0
+		for _, w := range rp.Waves {
+			if err := ctx.Err(); err != nil {
+				return out, err
+			}
+			failed, err := e.runWave(ctx, r, rp, w)
+			out.Failed = append(out.Failed, failed...)
+			var he *haltError
+			if errors.As(err, &he) {
+				out.Status, out.Message = state.RunHalted, he.msg
+				return out, nil
+			}
+			if err != nil {
+				return out, err
+			}
+			if w.Canary && r.Canary != nil && r.Canary.Pause && !e.isDone(pauseStep(w)) {
+				if err := e.stepOK(ctx, pauseStep(w), "", "", "pause"); err != nil {
+					return out, err
+				}
+				out.Status, out.Paused = state.RunHalted, true
+				out.Message = fmt.Sprintf("paused after canary wave %d as the rollout asks (canary { pause = true }); run escalator apply again to go on", w.Number)
+				return out, nil
+			}
+		}
+	}
+	return out, nil
+}
+
+func pauseStep(w *plans.Wave) string { return fmt.Sprintf("w%d/pause", w.Number) }
+
+// runWave notifies, works on the wave's hosts concurrently, then runs the
+// health gate (between-wave checks) and the soak.
+func (e *Engine) runWave(ctx context.Context, r *config.Rollout, rp *plans.Rollout, w *plans.Wave) ([]string, error) {
+	if err := e.notify(ctx, r, w, "maintenance"); err != nil {
+		return nil, err
+	}
+	sem := make(chan struct{}, e.Parallelism)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failed []string
+	var halt error
+	for _, hv := range w.Hosts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := e.runHost(ctx, r, w, hv); err != nil {
+				mu.Lock()
+				defer mu.Unlock()
+				failed = append(failed, hv.Host)
+				if h := e.onFailure(ctx, r, rp, w, hv, err); h != nil && halt == nil {
+					halt = h
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	sort.Strings(failed)
+	if halt != nil {
+		return failed, halt
+	}
+	if err := ctx.Err(); err != nil {
+		return failed, err
+	}
+	if err := e.notify(ctx, r, w, "available"); err != nil {
+		return failed, err
+	}
+	for _, name := range w.Checks {
+		id := fmt.Sprintf("w%d/check/%s", w.Number, name)
+		if err := e.step(ctx, id, "", "", "check", func(ctx context.Context) error { return e.runCheck(ctx, name, "") }); err != nil {
+			return failed, &haltError{fmt.Sprintf("the health gate after wave %d failed: check %q: %v", w.Number, name, err)}
+		}
+	}
+	if w.Soak > 0 {
+		if err := e.step(ctx, fmt.Sprintf("w%d/soak", w.Number), "", "", "soak", func(ctx context.Context) error { return e.Sleep(ctx, w.Soak) }); err != nil {
+			return failed, err
+		}
+	}
+	return failed, nil
+}
+
+// onFailure applies the rollout's failure policy to a failed host and
+// returns a haltError when the run must stop.
+func (e *Engine) onFailure(ctx context.Context, r *config.Rollout, rp *plans.Rollout, w *plans.Wave, hv *plans.HostVisit, cause error) error {
+	switch r.OnFailure.Action {
+	case config.FailureRollbackHost:
+		if err := e.rollbackHost(ctx, w, hv); err != nil {
+			return &haltError{fmt.Sprintf("host %s failed (%v) and rolling it back failed too (%v); it is left in maintenance", hv.Host, cause, err)}
+		}
+		return &haltError{fmt.Sprintf("host %s failed (%v); it was rolled back to its previous versions and put back in service", hv.Host, cause)}
+	case config.FailureRollbackAll:
+		msg := fmt.Sprintf("host %s failed (%v)", hv.Host, cause)
+		if err := e.rollbackHost(ctx, w, hv); err != nil {
+			return &haltError{msg + fmt.Sprintf("; rolling it back failed (%v), so the other hosts were left as they are", err)}
+		}
+		for i := len(e.upgraded) - 1; i >= 0; i-- {
+			u := e.upgraded[i]
+			if err := e.rollbackHost(ctx, u.w, u.hv); err != nil {
+				return &haltError{msg + fmt.Sprintf("; rolling back host %s failed (%v), the rollback stopped there", u.hv.Host, err)}
+			}
+		}
+		return &haltError{msg + "; every host of the run was rolled back"}
+	case config.FailureContinue:
+		e.failures++
+		if err := e.rollbackHost(ctx, w, hv); err != nil {
+			return &haltError{fmt.Sprintf("host %s failed (%v) and rolling it back failed (%v); it is left in maintenance", hv.Host, cause, err)}
+		}
+		if e.failures > rp.MaxFailed {
+			return &haltError{fmt.Sprintf("host %s failed (%v): %d hosts failed in rollout %q, more than max_failed = %d", hv.Host, cause, e.failures, rp.Name, rp.MaxFailed)}
+		}
+		return nil
+	default: // halt
+		_ = e.record(ctx, state.Event{Kind: state.KindHostStatus, Host: hv.Host, Status: string(state.HostInMaintenance), Error: cause.Error(), Code: "E_STEP_FAILED"})
+		return &haltError{fmt.Sprintf("host %s failed: %v. It is left in maintenance for you to look at (on_failure halt); fix the cause and run escalator apply again, or escalator rollback", hv.Host, cause)}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

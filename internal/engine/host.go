@@ -1,0 +1,386 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/escalator-nfv/escalator/internal/config"
+	"github.com/escalator-nfv/escalator/internal/plans"
+	"github.com/escalator-nfv/escalator/internal/state"
+	"github.com/escalator-nfv/escalator/plugins/sdk"
+)
+
+// Step ids are derived from the plan, so a resumed run finds its steps:
+// w<wave>/<host>/<action>[/<component or instance>].
+func hostStep(w *plans.Wave, hv *plans.HostVisit, action string, extra ...string) string {
+	id := fmt.Sprintf("w%d/%s/%s", w.Number, hv.Host, action)
+	for _, x := range extra {
+		id += "/" + x
+	}
+	return id
+}
+
+// runHost is the per-host workflow of DESIGN.md: enter maintenance,
+// evacuate, back up, upgrade each component in order, verify, leave
+// maintenance. (VNF managers are told per wave, before it starts.)
+func (e *Engine) runHost(ctx context.Context, r *config.Rollout, w *plans.Wave, hv *plans.HostVisit) error {
+	if err := e.record(ctx, state.Event{Kind: state.KindHostStatus, Host: hv.Host, Status: string(state.HostInProgress)}); err != nil {
+		return err
+	}
+	reason := fmt.Sprintf("escalator run %s, wave %d", e.RunID, w.Number)
+	if err := e.action(ctx, hostStep(w, hv, "enter_maintenance"), hv, "", maintenanceTimeout, sdk.ExecuteActionRequest{
+		Kind: sdk.ActionEnterMaintenance, Host: hv.Host, Reason: reason,
+	}, hv.Provider); err != nil {
+		return err
+	}
+	if err := e.evacuate(ctx, r, w, hv); err != nil {
+		return err
+	}
+	for _, ch := range hv.Changes {
+		if err := e.record(ctx, state.Event{Kind: state.KindOriginalRecorded, Host: hv.Host, Component: ch.Component, Data: map[string]string{state.DataVersion: ch.From}}); err != nil {
+			return err
+		}
+		for _, b := range ch.Backups {
+			id := hostStep(w, hv, "backup", ch.Component, b)
+			var backupID string
+			err := e.step(ctx, id, hv.Host, ch.Component, "backup", func(ctx context.Context) error {
+				resp, err := e.exec(ctx, ch.Provider, stepTimeout(0), sdk.ExecuteActionRequest{
+					ID: id, Kind: sdk.ActionBackup, Host: hv.Host, Component: ch.Component, FromVersion: ch.From, ToVersion: ch.To,
+					Settings: e.backupSettings(b),
+				})
+				if resp != nil {
+					backupID = resp.Outputs["backup_id"]
+				}
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if backupID != "" {
+				if err := e.record(ctx, state.Event{Kind: state.KindBackupRecorded, Host: hv.Host, Component: ch.Component,
+					Data: map[string]string{state.DataBackupID: backupID, state.DataBackupName: b}}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	// Everything is backed up before anything is upgraded (DESIGN.md step
+	// 5 before 6): a failed upgrade can then be restored whatever it
+	// touched.
+	for _, ch := range hv.Changes {
+		if err := e.action(ctx, hostStep(w, hv, "upgrade", ch.Component), hv, ch.Component, stepTimeout(ch.ExpectedDuration), sdk.ExecuteActionRequest{
+			Kind: sdk.ActionUpgrade, Host: hv.Host, Component: ch.Component, FromVersion: ch.From, ToVersion: ch.To, Settings: e.settings(ch.Component),
+		}, ch.Provider); err != nil {
+			return err
+		}
+		if err := e.record(ctx, state.Event{Kind: state.KindVersionRecorded, Host: hv.Host, Component: ch.Component, Data: map[string]string{state.DataVersion: ch.To}}); err != nil {
+			return err
+		}
+	}
+	for _, ch := range hv.Changes {
+		if err := e.action(ctx, hostStep(w, hv, "verify", ch.Component), hv, ch.Component, r.Verify.Timeout.D(), sdk.ExecuteActionRequest{
+			Kind: sdk.ActionVerify, Host: hv.Host, Component: ch.Component, FromVersion: ch.From, ToVersion: ch.To, Settings: e.settings(ch.Component),
+		}, ch.Provider); err != nil {
+			return err
+		}
+	}
+	for _, name := range hv.Verify {
+		id := hostStep(w, hv, "check", name)
+		if err := e.step(ctx, id, hv.Host, "", "check", func(ctx context.Context) error { return e.runCheck(ctx, name, hv.Host) }); err != nil {
+			return err
+		}
+	}
+	if err := e.action(ctx, hostStep(w, hv, "leave_maintenance"), hv, "", maintenanceTimeout, sdk.ExecuteActionRequest{
+		Kind: sdk.ActionLeaveMaintenance, Host: hv.Host,
+	}, hv.Provider); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.upgraded = append(e.upgraded, visited{w, hv})
+	e.mu.Unlock()
+	return e.record(ctx, state.Event{Kind: state.KindHostStatus, Host: hv.Host, Status: string(state.HostUpgraded)})
+}
+
+// evacuate migrates the host's instances as the plan says, up to
+// evacuate.parallel at once.
+func (e *Engine) evacuate(ctx context.Context, r *config.Rollout, w *plans.Wave, hv *plans.HostVisit) error {
+	if !hv.Evacuate || len(hv.Moves) == 0 {
+		return nil
+	}
+	par := max(1, r.Evacuate.Parallel)
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for _, m := range hv.Moves {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			err := e.action(ctx, hostStep(w, hv, "migrate", m.Instance), hv, "", r.Evacuate.Timeout.D(), sdk.ExecuteActionRequest{
+				Kind: sdk.ActionMigrate, Host: hv.Host, Instance: m.Instance, Destination: m.To, Live: m.Live,
+			}, hv.Provider)
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("migrate %s to %s: %w", m.Instance, m.To, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// rollbackHost reverses a host's upgrades in reverse order and puts it back
+// in service. Rollback steps have ids of their own, so a resumed rollback
+// is not redone either.
+//
+// The host is (re)entered into maintenance first, with the run's reason:
+// a host that already went back to service (rollback_all) must not take
+// new instances while its software changes. Its instances are not moved
+// off again; a provider that needs an empty host refuses, and the run
+// halts saying so.
+func (e *Engine) rollbackHost(ctx context.Context, w *plans.Wave, hv *plans.HostVisit) error {
+	enter := fmt.Sprintf("rollback/%s/enter_maintenance", hv.Host)
+	if err := e.step(ctx, enter, hv.Host, "", "enter_maintenance", func(ctx context.Context) error {
+		_, err := e.exec(ctx, hv.Provider, maintenanceTimeout, sdk.ExecuteActionRequest{ID: enter, Kind: sdk.ActionEnterMaintenance, Host: hv.Host,
+			Reason: fmt.Sprintf("escalator run %s, wave %d", e.RunID, w.Number)})
+		return err
+	}); err != nil {
+		return err
+	}
+	for i := len(hv.Changes) - 1; i >= 0; i-- {
+		ch := hv.Changes[i]
+		// Only what was upgraded is rolled back.
+		if !e.isDone(hostStep(w, hv, "upgrade", ch.Component)) {
+			continue
+		}
+		id := fmt.Sprintf("rollback/%s/%s", hv.Host, ch.Component)
+		if err := e.step(ctx, id, hv.Host, ch.Component, "rollback", func(ctx context.Context) error {
+			_, err := e.exec(ctx, ch.Provider, stepTimeout(ch.ExpectedDuration), sdk.ExecuteActionRequest{
+				ID: id, Kind: sdk.ActionRollback, Host: hv.Host, Component: ch.Component, FromVersion: ch.From, ToVersion: ch.To, Settings: e.settings(ch.Component),
+			})
+			return err
+		}); err != nil {
+			return err
+		}
+		if err := e.record(ctx, state.Event{Kind: state.KindVersionRecorded, Host: hv.Host, Component: ch.Component, Data: map[string]string{state.DataVersion: ch.From}}); err != nil {
+			return err
+		}
+	}
+	id := fmt.Sprintf("rollback/%s/leave_maintenance", hv.Host)
+	if err := e.step(ctx, id, hv.Host, "", "leave_maintenance", func(ctx context.Context) error {
+		_, err := e.exec(ctx, hv.Provider, maintenanceTimeout, sdk.ExecuteActionRequest{ID: id, Kind: sdk.ActionLeaveMaintenance, Host: hv.Host})
+		return err
+	}); err != nil {
+		return err
+	}
+	return e.record(ctx, state.Event{Kind: state.KindHostStatus, Host: hv.Host, Status: string(state.HostRolledBack)})
+}
+
+// action runs one provider action as a journaled step.
+func (e *Engine) action(ctx context.Context, id string, hv *plans.HostVisit, component string, timeout time.Duration, req sdk.ExecuteActionRequest, provider string) error {
+	req.ID = id
+	return e.step(ctx, id, hv.Host, component, req.Kind.String(), func(ctx context.Context) error {
+		_, err := e.exec(ctx, provider, timeout, req)
+		return err
+	})
+}
+
+// exec calls a provider with a deadline, raising a hang alert when the
+// step runs past its expected duration (a third of the hard timeout).
+func (e *Engine) exec(ctx context.Context, provider string, timeout time.Duration, req sdk.ExecuteActionRequest) (*sdk.ExecuteActionResponse, error) {
+	ex := e.Executors[provider]
+	if ex == nil {
+		return nil, fmt.Errorf("provider %q is not running; run escalator init", provider)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	alert := time.AfterFunc(timeout/3, func() {
+		_ = e.record(context.WithoutCancel(ctx), state.Event{Kind: state.KindAlert, StepID: req.ID, Host: req.Host, Component: req.Component,
+			Message: fmt.Sprintf("step %s runs past its expected duration (%s); it fails at %s", req.ID, timeout/3, timeout), Code: "W_STEP_SLOW"})
+	})
+	defer alert.Stop()
+	resp, err := ex.Execute(ctx, req, nil)
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("%s did not finish within %s: %w", req.Kind, timeout, err)
+	}
+	return resp, err
+}
+
+// stepTimeout is the hard timeout of a step expected to take d: three
+// times as long, and at least a minute.
+func stepTimeout(d time.Duration) time.Duration {
+	return max(3*d, minStepTimeout)
+}
+
+// step journals a step around fn, and skips it when an earlier attempt of
+// the run finished it.
+func (e *Engine) step(ctx context.Context, id, host, component, action string, fn func(context.Context) error) error {
+	if e.isDone(id) {
+		return nil
+	}
+	if err := e.record(ctx, state.Event{Kind: state.KindStepStarted, StepID: id, Host: host, Component: component, Action: action}); err != nil {
+		return err
+	}
+	err := fn(ctx)
+	ev := state.Event{Kind: state.KindStepFinished, StepID: id, Host: host, Component: component, Action: action, Status: string(state.StepOK)}
+	if err != nil {
+		ev.Status, ev.Error, ev.Code = string(state.StepFailed), err.Error(), "E_STEP_FAILED"
+		if ctx.Err() != nil {
+			ev.Status, ev.Code = string(state.StepCancelled), "E_CANCELLED"
+		}
+	}
+	// The end is recorded even when ctx is done, so a cancelled step reads
+	// as cancelled rather than as still running.
+	if rerr := e.record(context.WithoutCancel(ctx), ev); rerr != nil && err == nil {
+		return rerr
+	}
+	if err == nil {
+		e.mu.Lock()
+		e.Done[id] = true
+		e.mu.Unlock()
+	}
+	return err
+}
+
+func (e *Engine) isDone(id string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.Done[id]
+}
+
+func (e *Engine) stepOK(ctx context.Context, id, host, component, action string) error {
+	return e.step(ctx, id, host, component, action, func(context.Context) error { return nil })
+}
+
+func (e *Engine) record(ctx context.Context, ev state.Event) error {
+	ev.RunID = e.RunID
+	if ev.Time.IsZero() {
+		ev.Time = e.Now()
+	}
+	if err := e.Recorder.Record(ctx, ev); err != nil {
+		return fmt.Errorf("record %s: %w", ev.Kind, err)
+	}
+	if e.Observe != nil {
+		e.Observe(ev)
+	}
+	return nil
+}
+
+// notify tells the VNF managers of a wave's instances about maintenance
+// (before) or availability (after). A VNF manager that does not reply in
+// time is passed by (on_timeout = "proceed") or halts the run ("halt").
+func (e *Engine) notify(ctx context.Context, r *config.Rollout, w *plans.Wave, event string) error {
+	for _, n := range w.Notify {
+		id := fmt.Sprintf("w%d/notify/%s/%s", w.Number, n.Notify, event)
+		msg := Notification{RunID: e.RunID, Wave: w.Number, Event: event, Projects: n.Projects}
+		for _, hv := range w.Hosts {
+			msg.Hosts = append(msg.Hosts, hv.Host)
+			for _, m := range hv.Moves {
+				if contains(n.Projects, m.Project) {
+					msg.Instances = append(msg.Instances, m.Instance)
+				}
+			}
+		}
+		sort.Strings(msg.Instances)
+		err := e.step(ctx, id, "", "", "notify", func(ctx context.Context) error {
+			if e.Notifier == nil {
+				return nil
+			}
+			err := e.Notifier.Notify(ctx, n, msg)
+			if errors.Is(err, ErrNoReply) && n.OnTimeout == config.OnTimeoutProceed {
+				_ = e.record(ctx, state.Event{Kind: state.KindAlert, StepID: id, Message: fmt.Sprintf("VNF manager %q did not reply within %s; proceeding (on_timeout = \"proceed\")", n.Notify, n.ReplyTimeout), Code: "W_VNFM_NO_REPLY"})
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			return &haltError{fmt.Sprintf("notifying VNF manager %q before wave %d failed: %v (on_timeout = %q); nothing of the wave was touched", n.Notify, w.Number, err, n.OnTimeout)}
+		}
+	}
+	return nil
+}
+
+// runCheck runs a campaign check; host is set for per-host verification.
+func (e *Engine) runCheck(ctx context.Context, name, host string) error {
+	c := e.Config.Checks[name]
+	if c == nil {
+		return fmt.Errorf("check %q is not in the campaign", name)
+	}
+	var last error
+	for attempt := 0; attempt <= c.Retries; attempt++ {
+		if attempt > 0 {
+			if err := e.Sleep(ctx, c.Interval.D()); err != nil {
+				return err
+			}
+		}
+		cctx, cancel := context.WithTimeout(ctx, c.Timeout.D())
+		last = e.checkOnce(cctx, c, host)
+		cancel()
+		if last == nil {
+			return nil
+		}
+	}
+	return last
+}
+
+func (e *Engine) checkOnce(ctx context.Context, c *config.Check, host string) error {
+	switch c.Kind {
+	case config.CheckProvider:
+		_, err := e.exec(ctx, c.Provider.Name, c.Timeout.D(), sdk.ExecuteActionRequest{
+			ID: "probe/" + c.Name + "/" + host, Kind: sdk.ActionProbe, Host: host, Probe: c.Probe, Settings: c.Settings,
+		})
+		return err
+	case config.CheckHTTP:
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.ExpectStatus {
+			return fmt.Errorf("GET %s answered %d, want %d", c.URL, resp.StatusCode, c.ExpectStatus)
+		}
+		return nil
+	case config.CheckCommand:
+		cmd := exec.CommandContext(ctx, c.Command[0], c.Command[1:]...)
+		if host != "" {
+			cmd.Env = append(cmd.Environ(), "ESCALATOR_HOST="+host)
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%v: %w: %s", c.Command, err, tail(out))
+		}
+		return nil
+	}
+	return fmt.Errorf("check %q has unknown kind %q", c.Name, c.Kind)
+}
+
+func tail(b []byte) string {
+	if len(b) > 500 {
+		b = b[len(b)-500:]
+	}
+	return string(b)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
