@@ -130,6 +130,46 @@ func instanceToProto(i *Instance) *pluginv1.Instance {
 	}
 }
 
+// fillHostProto sets every field of out, a message being reused, from h;
+// the Resources messages are reused too. It must set what hostToProto
+// sets: TestFillProtoMatches holds them together.
+func fillHostProto(out *pluginv1.Host, h *Host, capacity, used *pluginv1.Resources) {
+	*capacity = pluginv1.Resources{Vcpus: h.Capacity.VCPUs, MemoryMb: h.Capacity.MemoryMB, DiskGb: h.Capacity.DiskGB}
+	*used = pluginv1.Resources{Vcpus: h.Used.VCPUs, MemoryMb: h.Used.MemoryMB, DiskGb: h.Used.DiskGB}
+	*out = pluginv1.Host{
+		Name:             h.Name,
+		Role:             h.Role,
+		AvailabilityZone: h.AvailabilityZone,
+		Aggregates:       h.Aggregates,
+		Capacity:         capacity,
+		Used:             used,
+		State:            pluginv1.HostState(h.State),
+		StateReason:      h.StateReason,
+		Versions:         h.Versions,
+		Attributes:       h.Attributes,
+	}
+}
+
+// fillInstanceProto is instanceToProto into a reused message.
+func fillInstanceProto(out *pluginv1.Instance, i *Instance, res *pluginv1.Resources) {
+	*res = pluginv1.Resources{Vcpus: i.Resources.VCPUs, MemoryMb: i.Resources.MemoryMB, DiskGb: i.Resources.DiskGB}
+	*out = pluginv1.Instance{
+		Id:             i.ID,
+		Name:           i.Name,
+		Host:           i.Host,
+		Resources:      res,
+		Status:         i.Status,
+		Project:        i.Project,
+		ServerGroup:    i.ServerGroup,
+		LiveMigratable: i.LiveMigratable,
+	}
+}
+
+// fillServerGroupProto is serverGroupToProto into a reused message.
+func fillServerGroupProto(out *pluginv1.ServerGroup, g *ServerGroup) {
+	*out = pluginv1.ServerGroup{Id: g.ID, Name: g.Name, Policy: g.Policy, Project: g.Project, Members: g.Members}
+}
+
 func serverGroupToProto(g *ServerGroup) *pluginv1.ServerGroup {
 	return &pluginv1.ServerGroup{Id: g.ID, Name: g.Name, Policy: g.Policy, Project: g.Project, Members: g.Members}
 }

@@ -322,7 +322,25 @@ type instanceFile struct {
 // DecodeCloud reads and checks a cloud document. Errors say where the JSON
 // is broken (line and column) or what is inconsistent, so the user can fix
 // the file; nothing is repaired silently.
+//
+// Documents in the usual shape take a fast path (see decodeCloudFast); any
+// other document, and every broken one, is decoded by encoding/json.
 func DecodeCloud(data []byte) (*Cloud, error) {
+	c, ok := decodeCloudFast(data)
+	if !ok {
+		var err error
+		if c, err = decodeCloudJSON(data); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.Index(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// decodeCloudJSON is DecodeCloud's encoding/json path, without Index.
+func decodeCloudJSON(data []byte) (*Cloud, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	// Typos in a hand-edited file ("avaliability_zone") would otherwise
 	// vanish silently and the cloud would behave mysteriously.
@@ -360,9 +378,6 @@ func DecodeCloud(data []byte) (*Cloud, error) {
 		}
 		in.Instance.LiveMigratable = in.LiveMigratable == nil || *in.LiveMigratable
 		c.Instances[i] = in.Instance
-	}
-	if err := c.Index(); err != nil {
-		return nil, err
 	}
 	return c, nil
 }

@@ -2153,6 +2153,7 @@ type ReadInventory_Item struct {
 	//	*ReadInventory_Item_ServerGroup
 	//	*ReadInventory_Item_VnfManager
 	//	*ReadInventory_Item_Diagnostic
+	//	*ReadInventory_Item_Batch
 	Item          isReadInventory_Item_Item `protobuf_oneof:"item"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2240,6 +2241,15 @@ func (x *ReadInventory_Item) GetDiagnostic() *Diagnostic {
 	return nil
 }
 
+func (x *ReadInventory_Item) GetBatch() *ReadInventory_Batch {
+	if x != nil {
+		if x, ok := x.Item.(*ReadInventory_Item_Batch); ok {
+			return x.Batch
+		}
+	}
+	return nil
+}
+
 type isReadInventory_Item_Item interface {
 	isReadInventory_Item_Item()
 }
@@ -2264,6 +2274,16 @@ type ReadInventory_Item_Diagnostic struct {
 	Diagnostic *Diagnostic `protobuf:"bytes,5,opt,name=diagnostic,proto3,oneof"`
 }
 
+type ReadInventory_Item_Batch struct {
+	// batch is many items in one message, in stream order: a large
+	// cloud is hundreds of thousands of items, and gRPC's cost per
+	// message then dominates. A plugin sends batches only to a host
+	// that announced the "inventory_batches" capability at Configure;
+	// an older host would skip a batch as an item of an unknown kind.
+	// Batches do not nest.
+	Batch *ReadInventory_Batch `protobuf:"bytes,6,opt,name=batch,proto3,oneof"`
+}
+
 func (*ReadInventory_Item_Host) isReadInventory_Item_Item() {}
 
 func (*ReadInventory_Item_Instance) isReadInventory_Item_Item() {}
@@ -2273,6 +2293,52 @@ func (*ReadInventory_Item_ServerGroup) isReadInventory_Item_Item() {}
 func (*ReadInventory_Item_VnfManager) isReadInventory_Item_Item() {}
 
 func (*ReadInventory_Item_Diagnostic) isReadInventory_Item_Item() {}
+
+func (*ReadInventory_Item_Batch) isReadInventory_Item_Item() {}
+
+type ReadInventory_Batch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*ReadInventory_Item  `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadInventory_Batch) Reset() {
+	*x = ReadInventory_Batch{}
+	mi := &file_plugin_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadInventory_Batch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadInventory_Batch) ProtoMessage() {}
+
+func (x *ReadInventory_Batch) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadInventory_Batch.ProtoReflect.Descriptor instead.
+func (*ReadInventory_Batch) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{14, 2}
+}
+
+func (x *ReadInventory_Batch) GetItems() []*ReadInventory_Item {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
 
 type PlanComponent_Request struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2287,7 +2353,7 @@ type PlanComponent_Request struct {
 
 func (x *PlanComponent_Request) Reset() {
 	*x = PlanComponent_Request{}
-	mi := &file_plugin_proto_msgTypes[36]
+	mi := &file_plugin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2299,7 +2365,7 @@ func (x *PlanComponent_Request) String() string {
 func (*PlanComponent_Request) ProtoMessage() {}
 
 func (x *PlanComponent_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[36]
+	mi := &file_plugin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2365,7 +2431,7 @@ type PlanComponent_Response struct {
 
 func (x *PlanComponent_Response) Reset() {
 	*x = PlanComponent_Response{}
-	mi := &file_plugin_proto_msgTypes[37]
+	mi := &file_plugin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2377,7 +2443,7 @@ func (x *PlanComponent_Response) String() string {
 func (*PlanComponent_Response) ProtoMessage() {}
 
 func (x *PlanComponent_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[37]
+	mi := &file_plugin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2455,7 +2521,7 @@ type ExecuteAction_Request struct {
 
 func (x *ExecuteAction_Request) Reset() {
 	*x = ExecuteAction_Request{}
-	mi := &file_plugin_proto_msgTypes[38]
+	mi := &file_plugin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2467,7 +2533,7 @@ func (x *ExecuteAction_Request) String() string {
 func (*ExecuteAction_Request) ProtoMessage() {}
 
 func (x *ExecuteAction_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[38]
+	mi := &file_plugin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2585,7 +2651,7 @@ type ExecuteAction_Progress struct {
 
 func (x *ExecuteAction_Progress) Reset() {
 	*x = ExecuteAction_Progress{}
-	mi := &file_plugin_proto_msgTypes[39]
+	mi := &file_plugin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2597,7 +2663,7 @@ func (x *ExecuteAction_Progress) String() string {
 func (*ExecuteAction_Progress) ProtoMessage() {}
 
 func (x *ExecuteAction_Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[39]
+	mi := &file_plugin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2637,7 +2703,7 @@ type ExecuteAction_Completed struct {
 
 func (x *ExecuteAction_Completed) Reset() {
 	*x = ExecuteAction_Completed{}
-	mi := &file_plugin_proto_msgTypes[40]
+	mi := &file_plugin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2649,7 +2715,7 @@ func (x *ExecuteAction_Completed) String() string {
 func (*ExecuteAction_Completed) ProtoMessage() {}
 
 func (x *ExecuteAction_Completed) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[40]
+	mi := &file_plugin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2687,7 +2753,7 @@ type ExecuteAction_Event struct {
 
 func (x *ExecuteAction_Event) Reset() {
 	*x = ExecuteAction_Event{}
-	mi := &file_plugin_proto_msgTypes[41]
+	mi := &file_plugin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2699,7 +2765,7 @@ func (x *ExecuteAction_Event) String() string {
 func (*ExecuteAction_Event) ProtoMessage() {}
 
 func (x *ExecuteAction_Event) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[41]
+	mi := &file_plugin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2786,7 +2852,7 @@ type Stop_Request struct {
 
 func (x *Stop_Request) Reset() {
 	*x = Stop_Request{}
-	mi := &file_plugin_proto_msgTypes[43]
+	mi := &file_plugin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2798,7 +2864,7 @@ func (x *Stop_Request) String() string {
 func (*Stop_Request) ProtoMessage() {}
 
 func (x *Stop_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[43]
+	mi := &file_plugin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2823,7 +2889,7 @@ type Stop_Response struct {
 
 func (x *Stop_Response) Reset() {
 	*x = Stop_Response{}
-	mi := &file_plugin_proto_msgTypes[44]
+	mi := &file_plugin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2835,7 +2901,7 @@ func (x *Stop_Response) String() string {
 func (*Stop_Response) ProtoMessage() {}
 
 func (x *Stop_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[44]
+	mi := &file_plugin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2991,9 +3057,9 @@ const file_plugin_proto_rawDesc = "" +
 	"VNFManager\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aproject\x18\x02 \x01(\tR\aproject\x12\x10\n" +
-	"\x03url\x18\x03 \x01(\tR\x03url\"\xe7\x02\n" +
+	"\x03url\x18\x03 \x01(\tR\x03url\"\xf1\x03\n" +
 	"\rReadInventory\x1a\t\n" +
-	"\aRequest\x1a\xca\x02\n" +
+	"\aRequest\x1a\x8c\x03\n" +
 	"\x04Item\x12/\n" +
 	"\x04host\x18\x01 \x01(\v2\x19.escalator.plugin.v1.HostH\x00R\x04host\x12;\n" +
 	"\binstance\x18\x02 \x01(\v2\x1d.escalator.plugin.v1.InstanceH\x00R\binstance\x12E\n" +
@@ -3002,8 +3068,11 @@ const file_plugin_proto_rawDesc = "" +
 	"vnfManager\x12A\n" +
 	"\n" +
 	"diagnostic\x18\x05 \x01(\v2\x1f.escalator.plugin.v1.DiagnosticH\x00R\n" +
-	"diagnosticB\x06\n" +
-	"\x04item\"\xd2\x03\n" +
+	"diagnostic\x12@\n" +
+	"\x05batch\x18\x06 \x01(\v2(.escalator.plugin.v1.ReadInventory.BatchH\x00R\x05batchB\x06\n" +
+	"\x04item\x1aF\n" +
+	"\x05Batch\x12=\n" +
+	"\x05items\x18\x01 \x03(\v2'.escalator.plugin.v1.ReadInventory.ItemR\x05items\"\xd2\x03\n" +
 	"\rPlanComponent\x1a\xbc\x01\n" +
 	"\aRequest\x12\x1c\n" +
 	"\tcomponent\x18\x01 \x01(\tR\tcomponent\x12\x12\n" +
@@ -3107,7 +3176,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_plugin_proto_goTypes = []any{
 	(ActionKind)(0),                 // 0: escalator.plugin.v1.ActionKind
 	(Disruption)(0),                 // 1: escalator.plugin.v1.Disruption
@@ -3150,15 +3219,16 @@ var file_plugin_proto_goTypes = []any{
 	nil,                             // 38: escalator.plugin.v1.Host.AttributesEntry
 	(*ReadInventory_Request)(nil),   // 39: escalator.plugin.v1.ReadInventory.Request
 	(*ReadInventory_Item)(nil),      // 40: escalator.plugin.v1.ReadInventory.Item
-	(*PlanComponent_Request)(nil),   // 41: escalator.plugin.v1.PlanComponent.Request
-	(*PlanComponent_Response)(nil),  // 42: escalator.plugin.v1.PlanComponent.Response
-	(*ExecuteAction_Request)(nil),   // 43: escalator.plugin.v1.ExecuteAction.Request
-	(*ExecuteAction_Progress)(nil),  // 44: escalator.plugin.v1.ExecuteAction.Progress
-	(*ExecuteAction_Completed)(nil), // 45: escalator.plugin.v1.ExecuteAction.Completed
-	(*ExecuteAction_Event)(nil),     // 46: escalator.plugin.v1.ExecuteAction.Event
-	nil,                             // 47: escalator.plugin.v1.ExecuteAction.Completed.OutputsEntry
-	(*Stop_Request)(nil),            // 48: escalator.plugin.v1.Stop.Request
-	(*Stop_Response)(nil),           // 49: escalator.plugin.v1.Stop.Response
+	(*ReadInventory_Batch)(nil),     // 41: escalator.plugin.v1.ReadInventory.Batch
+	(*PlanComponent_Request)(nil),   // 42: escalator.plugin.v1.PlanComponent.Request
+	(*PlanComponent_Response)(nil),  // 43: escalator.plugin.v1.PlanComponent.Response
+	(*ExecuteAction_Request)(nil),   // 44: escalator.plugin.v1.ExecuteAction.Request
+	(*ExecuteAction_Progress)(nil),  // 45: escalator.plugin.v1.ExecuteAction.Progress
+	(*ExecuteAction_Completed)(nil), // 46: escalator.plugin.v1.ExecuteAction.Completed
+	(*ExecuteAction_Event)(nil),     // 47: escalator.plugin.v1.ExecuteAction.Event
+	nil,                             // 48: escalator.plugin.v1.ExecuteAction.Completed.OutputsEntry
+	(*Stop_Request)(nil),            // 49: escalator.plugin.v1.Stop.Request
+	(*Stop_Response)(nil),           // 50: escalator.plugin.v1.Stop.Response
 }
 var file_plugin_proto_depIdxs = []int32{
 	23, // 0: escalator.plugin.v1.AttributePath.steps:type_name -> escalator.plugin.v1.AttributePath.Step
@@ -3193,36 +3263,38 @@ var file_plugin_proto_depIdxs = []int32{
 	17, // 29: escalator.plugin.v1.ReadInventory.Item.server_group:type_name -> escalator.plugin.v1.ServerGroup
 	18, // 30: escalator.plugin.v1.ReadInventory.Item.vnf_manager:type_name -> escalator.plugin.v1.VNFManager
 	7,  // 31: escalator.plugin.v1.ReadInventory.Item.diagnostic:type_name -> escalator.plugin.v1.Diagnostic
-	5,  // 32: escalator.plugin.v1.PlanComponent.Request.settings:type_name -> escalator.plugin.v1.DynamicValue
-	1,  // 33: escalator.plugin.v1.PlanComponent.Response.disruption:type_name -> escalator.plugin.v1.Disruption
-	7,  // 34: escalator.plugin.v1.PlanComponent.Response.diagnostics:type_name -> escalator.plugin.v1.Diagnostic
-	0,  // 35: escalator.plugin.v1.ExecuteAction.Request.kind:type_name -> escalator.plugin.v1.ActionKind
-	5,  // 36: escalator.plugin.v1.ExecuteAction.Request.settings:type_name -> escalator.plugin.v1.DynamicValue
-	47, // 37: escalator.plugin.v1.ExecuteAction.Completed.outputs:type_name -> escalator.plugin.v1.ExecuteAction.Completed.OutputsEntry
-	44, // 38: escalator.plugin.v1.ExecuteAction.Event.progress:type_name -> escalator.plugin.v1.ExecuteAction.Progress
-	45, // 39: escalator.plugin.v1.ExecuteAction.Event.completed:type_name -> escalator.plugin.v1.ExecuteAction.Completed
-	7,  // 40: escalator.plugin.v1.ExecuteAction.Event.diagnostic:type_name -> escalator.plugin.v1.Diagnostic
-	27, // 41: escalator.plugin.v1.Provider.GetMetadata:input_type -> escalator.plugin.v1.GetMetadata.Request
-	29, // 42: escalator.plugin.v1.Provider.GetSchema:input_type -> escalator.plugin.v1.GetSchema.Request
-	33, // 43: escalator.plugin.v1.Provider.ValidateConfig:input_type -> escalator.plugin.v1.ValidateConfig.Request
-	35, // 44: escalator.plugin.v1.Provider.Configure:input_type -> escalator.plugin.v1.Configure.Request
-	39, // 45: escalator.plugin.v1.Provider.ReadInventory:input_type -> escalator.plugin.v1.ReadInventory.Request
-	41, // 46: escalator.plugin.v1.Provider.PlanComponent:input_type -> escalator.plugin.v1.PlanComponent.Request
-	43, // 47: escalator.plugin.v1.Provider.ExecuteAction:input_type -> escalator.plugin.v1.ExecuteAction.Request
-	48, // 48: escalator.plugin.v1.Provider.Stop:input_type -> escalator.plugin.v1.Stop.Request
-	28, // 49: escalator.plugin.v1.Provider.GetMetadata:output_type -> escalator.plugin.v1.GetMetadata.Response
-	32, // 50: escalator.plugin.v1.Provider.GetSchema:output_type -> escalator.plugin.v1.GetSchema.Response
-	34, // 51: escalator.plugin.v1.Provider.ValidateConfig:output_type -> escalator.plugin.v1.ValidateConfig.Response
-	36, // 52: escalator.plugin.v1.Provider.Configure:output_type -> escalator.plugin.v1.Configure.Response
-	40, // 53: escalator.plugin.v1.Provider.ReadInventory:output_type -> escalator.plugin.v1.ReadInventory.Item
-	42, // 54: escalator.plugin.v1.Provider.PlanComponent:output_type -> escalator.plugin.v1.PlanComponent.Response
-	46, // 55: escalator.plugin.v1.Provider.ExecuteAction:output_type -> escalator.plugin.v1.ExecuteAction.Event
-	49, // 56: escalator.plugin.v1.Provider.Stop:output_type -> escalator.plugin.v1.Stop.Response
-	49, // [49:57] is the sub-list for method output_type
-	41, // [41:49] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	41, // 32: escalator.plugin.v1.ReadInventory.Item.batch:type_name -> escalator.plugin.v1.ReadInventory.Batch
+	40, // 33: escalator.plugin.v1.ReadInventory.Batch.items:type_name -> escalator.plugin.v1.ReadInventory.Item
+	5,  // 34: escalator.plugin.v1.PlanComponent.Request.settings:type_name -> escalator.plugin.v1.DynamicValue
+	1,  // 35: escalator.plugin.v1.PlanComponent.Response.disruption:type_name -> escalator.plugin.v1.Disruption
+	7,  // 36: escalator.plugin.v1.PlanComponent.Response.diagnostics:type_name -> escalator.plugin.v1.Diagnostic
+	0,  // 37: escalator.plugin.v1.ExecuteAction.Request.kind:type_name -> escalator.plugin.v1.ActionKind
+	5,  // 38: escalator.plugin.v1.ExecuteAction.Request.settings:type_name -> escalator.plugin.v1.DynamicValue
+	48, // 39: escalator.plugin.v1.ExecuteAction.Completed.outputs:type_name -> escalator.plugin.v1.ExecuteAction.Completed.OutputsEntry
+	45, // 40: escalator.plugin.v1.ExecuteAction.Event.progress:type_name -> escalator.plugin.v1.ExecuteAction.Progress
+	46, // 41: escalator.plugin.v1.ExecuteAction.Event.completed:type_name -> escalator.plugin.v1.ExecuteAction.Completed
+	7,  // 42: escalator.plugin.v1.ExecuteAction.Event.diagnostic:type_name -> escalator.plugin.v1.Diagnostic
+	27, // 43: escalator.plugin.v1.Provider.GetMetadata:input_type -> escalator.plugin.v1.GetMetadata.Request
+	29, // 44: escalator.plugin.v1.Provider.GetSchema:input_type -> escalator.plugin.v1.GetSchema.Request
+	33, // 45: escalator.plugin.v1.Provider.ValidateConfig:input_type -> escalator.plugin.v1.ValidateConfig.Request
+	35, // 46: escalator.plugin.v1.Provider.Configure:input_type -> escalator.plugin.v1.Configure.Request
+	39, // 47: escalator.plugin.v1.Provider.ReadInventory:input_type -> escalator.plugin.v1.ReadInventory.Request
+	42, // 48: escalator.plugin.v1.Provider.PlanComponent:input_type -> escalator.plugin.v1.PlanComponent.Request
+	44, // 49: escalator.plugin.v1.Provider.ExecuteAction:input_type -> escalator.plugin.v1.ExecuteAction.Request
+	49, // 50: escalator.plugin.v1.Provider.Stop:input_type -> escalator.plugin.v1.Stop.Request
+	28, // 51: escalator.plugin.v1.Provider.GetMetadata:output_type -> escalator.plugin.v1.GetMetadata.Response
+	32, // 52: escalator.plugin.v1.Provider.GetSchema:output_type -> escalator.plugin.v1.GetSchema.Response
+	34, // 53: escalator.plugin.v1.Provider.ValidateConfig:output_type -> escalator.plugin.v1.ValidateConfig.Response
+	36, // 54: escalator.plugin.v1.Provider.Configure:output_type -> escalator.plugin.v1.Configure.Response
+	40, // 55: escalator.plugin.v1.Provider.ReadInventory:output_type -> escalator.plugin.v1.ReadInventory.Item
+	43, // 56: escalator.plugin.v1.Provider.PlanComponent:output_type -> escalator.plugin.v1.PlanComponent.Response
+	47, // 57: escalator.plugin.v1.Provider.ExecuteAction:output_type -> escalator.plugin.v1.ExecuteAction.Event
+	50, // 58: escalator.plugin.v1.Provider.Stop:output_type -> escalator.plugin.v1.Stop.Response
+	51, // [51:59] is the sub-list for method output_type
+	43, // [43:51] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -3241,8 +3313,9 @@ func file_plugin_proto_init() {
 		(*ReadInventory_Item_ServerGroup)(nil),
 		(*ReadInventory_Item_VnfManager)(nil),
 		(*ReadInventory_Item_Diagnostic)(nil),
+		(*ReadInventory_Item_Batch)(nil),
 	}
-	file_plugin_proto_msgTypes[41].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[42].OneofWrappers = []any{
 		(*ExecuteAction_Event_Progress)(nil),
 		(*ExecuteAction_Event_Completed)(nil),
 		(*ExecuteAction_Event_Diagnostic)(nil),
@@ -3253,7 +3326,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   45,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
