@@ -6,7 +6,7 @@ rollout "compute" {
 
   canary {
     count = 1
-    soak  = "10m"
+    soak  = "5s"
   }
 
   evacuate {

@@ -204,7 +204,7 @@ func TestMainAutocomplete(t *testing.T) {
 		line string
 		want []string
 	}{
-		{"escalator ", []string{"fmt", "graph", "init", "plan", "providers", "show", "validate", "version"}},
+		{"escalator ", []string{"apply", "fmt", "graph", "init", "plan", "providers", "show", "status", "validate", "version"}},
 		{"escalator f", []string{"fmt"}},
 		{"escalator ver", []string{"version"}},
 		{"escalator -", []string{"-chdir", "-help", "-install-autocomplete", "-uninstall-autocomplete", "-version"}},

@@ -22,6 +22,12 @@ func Commands(meta Meta) map[string]cli.CommandFactory {
 		"init":             func() (cli.Command, error) { return &InitCommand{Meta: meta}, nil },
 		"providers":        func() (cli.Command, error) { return &ProvidersCommand{Meta: meta}, nil },
 		"providers schema": func() (cli.Command, error) { return &ProvidersSchemaCommand{Meta: meta}, nil },
+		"apply": func() (cli.Command, error) {
+			return &ApplyCommand{Meta: meta}, nil
+		},
+		"status": func() (cli.Command, error) {
+			return &StatusCommand{Meta: meta}, nil
+		},
 		"fmt": func() (cli.Command, error) {
 			return &FmtCommand{Meta: meta}, nil
 		},

@@ -62,3 +62,6 @@ func withFiles(a, b diags.Files) diags.Files {
 	}
 	return out
 }
+
+// pluginlessContext is the context of a command that starts no plugin.
+func pluginlessContext() context.Context { return context.Background() }

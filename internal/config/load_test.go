@@ -52,7 +52,7 @@ func TestQuickstartModel(t *testing.T) {
 	if r.MaxUnavailable != Percent(25) {
 		t.Errorf("max_unavailable = %v", r.MaxUnavailable)
 	}
-	if r.Canary == nil || r.Canary.Count != Count(1) || r.Canary.Soak.String() != "10m" {
+	if r.Canary == nil || r.Canary.Count != Count(1) || r.Canary.Soak.String() != "5s" {
 		t.Errorf("canary = %+v", r.Canary)
 	}
 	if r.OnFailure.Action != FailureRollbackHost || r.Evacuate.Parallel != 2 || len(r.Notify) != 1 {

@@ -55,3 +55,19 @@ func TestParseShowAndGraph(t *testing.T) {
 		}
 	}
 }
+
+func TestParseApplyAndStatus(t *testing.T) {
+	a, errs := ParseApply([]string{"-auto-approve", "-parallelism=3", "p.json"})
+	if len(errs) > 0 || !a.AutoApprove || a.Parallelism != 3 || a.PlanFile != "p.json" {
+		t.Errorf("apply: %+v %v", a, errs)
+	}
+	if _, errs := ParseApply([]string{"-var", "a=1", "p.json"}); len(errs) == 0 {
+		t.Error("apply: -var with a saved plan accepted")
+	}
+	if _, errs := ParseApply([]string{"a", "b"}); len(errs) == 0 {
+		t.Error("apply: two plan files accepted")
+	}
+	if s, errs := ParseStatus([]string{"-json"}); len(errs) > 0 || s.ViewType != ViewJSON {
+		t.Errorf("status: %+v %v", s, errs)
+	}
+}

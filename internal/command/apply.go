@@ -1,0 +1,234 @@
+package command
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/cli"
+	"github.com/posener/complete"
+
+	"github.com/escalator-nfv/escalator/internal/command/arguments"
+	"github.com/escalator-nfv/escalator/internal/command/views"
+	"github.com/escalator-nfv/escalator/internal/plans"
+	"github.com/escalator-nfv/escalator/internal/session"
+	"github.com/escalator-nfv/escalator/internal/state"
+)
+
+// ApplyCommand is "escalator apply".
+type ApplyCommand struct {
+	Meta
+}
+
+var (
+	_ cli.Command             = (*ApplyCommand)(nil)
+	_ cli.CommandAutocomplete = (*ApplyCommand)(nil)
+)
+
+func (c *ApplyCommand) Run(rawArgs []string) int {
+	args, errs := arguments.ParseApply(rawArgs)
+	view := views.NewApply(args.ViewType, c.newView(args.NoColor))
+	if len(errs) > 0 {
+		view.Errors(errs)
+		view.HelpPrompt()
+		return ExitError
+	}
+	ctx, stop := pluginContext()
+	defer stop()
+
+	s, ds := session.Open(ctx, session.Options{Dir: ".", Vars: configVars(args.Vars), Parallelism: args.Parallelism})
+	defer s.Close()
+	if ds.HasErrors() {
+		view.Diagnostics(ds, s.Files())
+		return ExitError
+	}
+	backend, err := session.OpenBackend(s.Config)
+	if err != nil {
+		view.Errors([]error{err})
+		return ExitError
+	}
+	defer backend.Close()
+	// The lock comes first: a second apply is refused before it plans.
+	lock, err := backend.Lock(ctx, state.NewHolder("apply"))
+	if err != nil {
+		var le *state.LockedError
+		if errors.As(err, &le) {
+			view.Errors([]error{fmt.Errorf("%v. Another escalator is applying this campaign; wait for it, or if it is gone for good, run escalator force-unlock", err)})
+		} else {
+			view.Errors([]error{err})
+		}
+		return ExitError
+	}
+	defer lock.Unlock(ctx)
+
+	st, err := state.Load(ctx, backend)
+	if err != nil {
+		view.Errors([]error{err})
+		return ExitError
+	}
+	opts := session.ApplyOptions{PlanPath: args.PlanFile, Parallelism: args.Parallelism, Observe: view.Event}
+	pending := session.PendingRun(st)
+	switch {
+	case args.PlanFile != "":
+		f, err := plans.Read(args.PlanFile)
+		if err != nil {
+			view.Errors([]error{err})
+			return ExitError
+		}
+		// A plan already being carried out is resumed, not re-checked: the
+		// run itself changed the inventory it was made from.
+		if pending == nil || pending.PlanDigest != session.PlanDigest(f) {
+			cur, ds := s.CurrentPlanFacts(ctx)
+			if ds.HasErrors() {
+				view.Diagnostics(ds, s.Files())
+				return ExitError
+			}
+			if err := f.CheckStale(cur); err != nil {
+				view.Errors([]error{err})
+				return ExitError
+			}
+		}
+		opts.Plan = f
+	case pending != nil:
+		// escalator apply with no plan continues the unfinished run.
+	default:
+		f, _, ds := s.Plan(ctx)
+		if ds.HasErrors() {
+			view.Diagnostics(ds, s.Files())
+			return ExitError
+		}
+		if !f.Plan.HasChanges() {
+			views.RenderPlan(c.Streams.Stdout, f.Plan, false)
+			return ExitOK
+		}
+		if !args.AutoApprove {
+			views.RenderPlan(c.Streams.Stdout, f.Plan, c.Streams.Color && !args.NoColor)
+			fmt.Fprint(c.Streams.Stdout, "\nDo you want to carry out this plan? Only 'yes' will be accepted: ")
+			line, _ := bufio.NewReader(c.Streams.Stdin).ReadString('\n')
+			if strings.TrimSpace(line) != "yes" {
+				fmt.Fprintln(c.Streams.Stdout, "Apply cancelled: nothing was changed.")
+				return ExitError
+			}
+		}
+		opts.Plan = f
+	}
+	res, ds := s.Apply(ctx, backend, lock, opts)
+	if res != nil && res.Outcome != nil {
+		view.Outcome(res.RunID, res.Resumed, res.Outcome.Status, res.Outcome.Message, res.Outcome.Failed)
+	}
+	if len(ds) > 0 {
+		view.Diagnostics(ds, s.Files())
+	}
+	if ds.HasErrors() || res == nil || res.Outcome == nil || (res.Outcome.Status != state.RunFinished && !res.Outcome.Paused) {
+		return ExitError
+	}
+	return ExitOK
+}
+
+func (c *ApplyCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: escalator [global options] apply [options] [FILE]
+
+  Carries out a plan on the campaign in the current directory (use -chdir
+  for another): wave after wave, host by host, enter maintenance, tell
+  the VNF managers, evacuate, back up, upgrade, verify, leave maintenance.
+  Every step is journaled in the state; after a crash, Ctrl-C or a halt,
+  "escalator apply" again continues the run without redoing finished
+  steps.
+
+  With FILE, a plan saved by "escalator plan -out=FILE" is carried out,
+  unless it is stale (the campaign, the lock file or the inventory changed
+  since): then it is refused, saying what changed. Without FILE, an
+  unfinished run is continued, or else a plan is made, shown and carried out
+  once you answer "yes".
+
+  Only one apply runs on a state at a time; a second one is refused with
+  the holder's name.
+
+Options:
+
+  -auto-approve     Do not ask for confirmation.
+
+  -parallelism=N    Hosts of one wave worked on at once (default 10).
+
+  -json             Print every journal event as a JSON line.
+
+  -no-color         Print without color.
+
+  -var, -var-file   Variable values when no plan file is given.
+`)
+}
+
+func (c *ApplyCommand) Synopsis() string { return "Carry out a plan, resumably" }
+
+func (c *ApplyCommand) AutocompleteArgs() complete.Predictor { return complete.PredictFiles("*") }
+
+func (c *ApplyCommand) AutocompleteFlags() complete.Flags {
+	return complete.Flags{"-auto-approve": complete.PredictNothing, "-parallelism": complete.PredictAnything,
+		"-json": complete.PredictNothing, "-no-color": complete.PredictNothing,
+		"-var": complete.PredictAnything, "-var-file": complete.PredictFiles("*.hclvars")}
+}
+
+// StatusCommand is "escalator status".
+type StatusCommand struct {
+	Meta
+}
+
+var (
+	_ cli.Command             = (*StatusCommand)(nil)
+	_ cli.CommandAutocomplete = (*StatusCommand)(nil)
+)
+
+func (c *StatusCommand) Run(rawArgs []string) int {
+	args, errs := arguments.ParseStatus(rawArgs)
+	view := views.NewStatus(args.ViewType, c.newView(args.NoColor))
+	if len(errs) > 0 {
+		view.Errors(errs)
+		view.HelpPrompt()
+		return ExitError
+	}
+	cfg, ds := loadCampaign(".")
+	if ds.HasErrors() {
+		view.Errors([]error{ds.Err()})
+		return ExitError
+	}
+	b, err := session.OpenBackend(cfg)
+	if err != nil {
+		view.Errors([]error{err})
+		return ExitError
+	}
+	defer b.Close()
+	st, err := state.Load(pluginlessContext(), b)
+	if err != nil {
+		view.Errors([]error{err})
+		return ExitError
+	}
+	view.Status(st)
+	return ExitOK
+}
+
+func (c *StatusCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: escalator [global options] status [-json] [-no-color]
+
+  Shows the last run of the campaign in the current directory and every
+  host it touched: status, versions as last recorded, the running step or
+  the last error. The state is brought up to date from the journal first,
+  so status is exact even while an apply runs or after a crash.
+
+Options:
+
+  -json      Print the state document.
+
+  -no-color  Print without color.
+`)
+}
+
+func (c *StatusCommand) Synopsis() string { return "Show the run and the hosts it touched" }
+
+func (c *StatusCommand) AutocompleteArgs() complete.Predictor { return complete.PredictNothing }
+
+func (c *StatusCommand) AutocompleteFlags() complete.Flags {
+	return complete.Flags{"-json": complete.PredictNothing, "-no-color": complete.PredictNothing}
+}

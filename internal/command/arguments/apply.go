@@ -1,0 +1,72 @@
+package arguments
+
+import "fmt"
+
+// Apply is the parsed command line of "escalator apply".
+type Apply struct {
+	// PlanFile is the saved plan to carry out, "" to plan now (or resume).
+	PlanFile    string
+	AutoApprove bool
+	Parallelism int
+	ViewType    ViewType
+	NoColor     bool
+	Vars        []VarArg
+}
+
+// ParseApply parses "escalator apply [-auto-approve] [-parallelism=N] [-json] [-no-color] [-var …] [FILE]".
+// The campaign is the current directory (use -chdir).
+func ParseApply(args []string) (*Apply, []error) {
+	a := &Apply{Parallelism: DefaultParallelism}
+	var json bool
+	var vars varsCollector
+	f := newFlagSet("apply")
+	f.BoolVar(&a.AutoApprove, "auto-approve", false, "do not ask")
+	f.IntVar(&a.Parallelism, "parallelism", DefaultParallelism, "hosts at once")
+	f.BoolVar(&json, "json", false, "JSON lines")
+	f.BoolVar(&a.NoColor, "no-color", false, "no color")
+	vars.addFlags(f)
+	err := parseFlags(f, args)
+	a.ViewType = viewType(json)
+	a.Vars = vars.vars
+	errs := vars.errs
+	if err != nil {
+		return a, append(errs, err)
+	}
+	if a.Parallelism < 1 {
+		errs = append(errs, fmt.Errorf("invalid -parallelism=%d: it must be at least 1", a.Parallelism))
+		a.Parallelism = 1
+	}
+	if extra := f.Args(); len(extra) > 0 {
+		a.PlanFile = extra[0]
+		if len(extra) > 1 {
+			errs = append(errs, tooManyArgs("apply", "at most one plan file (the campaign is the current directory; use -chdir)", extra[1:]))
+		}
+	}
+	if a.PlanFile != "" && len(a.Vars) > 0 {
+		errs = append(errs, fmt.Errorf("-var and -var-file can't be used with a saved plan: it was made with its own values; plan again to change them"))
+	}
+	return a, errs
+}
+
+// Status is the parsed command line of "escalator status".
+type Status struct {
+	ViewType ViewType
+	NoColor  bool
+}
+
+// ParseStatus parses "escalator status [-json] [-no-color]".
+func ParseStatus(args []string) (*Status, []error) {
+	s := &Status{}
+	var json bool
+	f := newFlagSet("status")
+	f.BoolVar(&json, "json", false, "JSON")
+	f.BoolVar(&s.NoColor, "no-color", false, "no color")
+	if err := parseFlags(f, args); err != nil {
+		return s, []error{err}
+	}
+	s.ViewType = viewType(json)
+	if extra := f.Args(); len(extra) > 0 {
+		return s, []error{tooManyArgs("status", "no arguments (the campaign is the current directory; use -chdir)", extra)}
+	}
+	return s, nil
+}
