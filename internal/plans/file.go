@@ -1,6 +1,7 @@
 package plans
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,10 +41,6 @@ type File struct {
 // one, never half of one), readable by its owner only because it holds
 // variable values.
 func Write(path string, f *File) error {
-	b, err := json.MarshalIndent(f, "", " ")
-	if err != nil {
-		return fmt.Errorf("encode plan: %w", err)
-	}
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -54,7 +51,14 @@ func Write(path string, f *File) error {
 		tmp.Close()
 		return fmt.Errorf("save plan: %w", err)
 	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
+	// Compact and streamed: a 10,000-host plan is tens of megabytes, and
+	// escalator show is how people read it.
+	w := bufio.NewWriterSize(tmp, 1<<20)
+	if err := json.NewEncoder(w).Encode(f); err != nil {
+		tmp.Close()
+		return fmt.Errorf("save plan %s: %w", path, err)
+	}
+	if err := w.Flush(); err != nil {
 		tmp.Close()
 		return fmt.Errorf("save plan %s: %w", path, err)
 	}
