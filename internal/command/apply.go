@@ -2,6 +2,7 @@ package command
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -60,7 +61,8 @@ func (c *ApplyCommand) Run(rawArgs []string) int {
 		}
 		return ExitError
 	}
-	defer lock.Unlock(ctx)
+	// Unlocked even after Ctrl-C cancelled ctx.
+	defer lock.Unlock(context.WithoutCancel(ctx))
 
 	st, err := state.Load(ctx, backend)
 	if err != nil {

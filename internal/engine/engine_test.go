@@ -244,3 +244,31 @@ func TestCanaryPause(t *testing.T) {
 		t.Fatalf("continue: %+v %v", out, err)
 	}
 }
+
+// TestResumeAfterRollbackStartsOver: a host rolled back by its failure
+// policy is worked on again from the start when the run resumes, under new
+// step ids (the provider would take the old ones as already done).
+func TestResumeAfterRollbackStartsOver(t *testing.T) {
+	cfg, p := setup(t, false, "rollback_host", "")
+	rec := &memRecorder{}
+	out, _ := newEngine(cfg, p, &fakeExec{failOn: map[string]bool{"upgrade h2 nova": true}}, rec).Run(context.Background())
+	if out.Status != state.RunHalted {
+		t.Fatalf("first attempt: %+v", out)
+	}
+	ex := &fakeExec{}
+	e := newEngine(cfg, p, ex, rec)
+	e.Done = rec.finished()
+	out, err := e.Run(context.Background())
+	if err != nil || out.Status != state.RunFinished {
+		t.Fatalf("resume: %+v %v", out, err)
+	}
+	var h2 []string
+	for _, c := range ex.calls {
+		if strings.Contains(c, "/h2") {
+			h2 = append(h2, c)
+		}
+	}
+	if len(h2) == 0 || h2[0] != "w2/h2#1/enter_maintenance" {
+		t.Errorf("h2 after its rollback: %v, want a new attempt starting with w2/h2#1/enter_maintenance", h2)
+	}
+}

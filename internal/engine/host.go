@@ -17,9 +17,12 @@ import (
 )
 
 // Step ids are derived from the plan, so a resumed run finds its steps:
-// w<wave>/<host>/<action>[/<component or instance>].
-func hostStep(w *plans.Wave, hv *plans.HostVisit, action string, extra ...string) string {
-	id := fmt.Sprintf("w%d/%s/%s", w.Number, hv.Host, action)
+// w<wave>/<host>[#attempt]/<action>[/<component or instance>]. A host that
+// was rolled back starts a new attempt: its steps get new ids, because the
+// earlier ones (enter maintenance, say) were undone, and providers treat a
+// known id as already done.
+func (e *Engine) hostStep(w *plans.Wave, hv *plans.HostVisit, action string, extra ...string) string {
+	id := fmt.Sprintf("w%d/%s/%s", w.Number, e.hostKey(hv.Host), action)
 	for _, x := range extra {
 		id += "/" + x
 	}
@@ -34,7 +37,7 @@ func (e *Engine) runHost(ctx context.Context, r *config.Rollout, w *plans.Wave, 
 		return err
 	}
 	reason := fmt.Sprintf("escalator run %s, wave %d", e.RunID, w.Number)
-	if err := e.action(ctx, hostStep(w, hv, "enter_maintenance"), hv, "", maintenanceTimeout, sdk.ExecuteActionRequest{
+	if err := e.action(ctx, e.hostStep(w, hv, "enter_maintenance"), hv, "", maintenanceTimeout, sdk.ExecuteActionRequest{
 		Kind: sdk.ActionEnterMaintenance, Host: hv.Host, Reason: reason,
 	}, hv.Provider); err != nil {
 		return err
@@ -47,7 +50,7 @@ func (e *Engine) runHost(ctx context.Context, r *config.Rollout, w *plans.Wave, 
 			return err
 		}
 		for _, b := range ch.Backups {
-			id := hostStep(w, hv, "backup", ch.Component, b)
+			id := e.hostStep(w, hv, "backup", ch.Component, b)
 			var backupID string
 			err := e.step(ctx, id, hv.Host, ch.Component, "backup", func(ctx context.Context) error {
 				resp, err := e.exec(ctx, ch.Provider, stepTimeout(0), sdk.ExecuteActionRequest{
@@ -74,7 +77,7 @@ func (e *Engine) runHost(ctx context.Context, r *config.Rollout, w *plans.Wave, 
 	// 5 before 6): a failed upgrade can then be restored whatever it
 	// touched.
 	for _, ch := range hv.Changes {
-		if err := e.action(ctx, hostStep(w, hv, "upgrade", ch.Component), hv, ch.Component, stepTimeout(ch.ExpectedDuration), sdk.ExecuteActionRequest{
+		if err := e.action(ctx, e.hostStep(w, hv, "upgrade", ch.Component), hv, ch.Component, stepTimeout(ch.ExpectedDuration), sdk.ExecuteActionRequest{
 			Kind: sdk.ActionUpgrade, Host: hv.Host, Component: ch.Component, FromVersion: ch.From, ToVersion: ch.To, Settings: e.settings(ch.Component),
 		}, ch.Provider); err != nil {
 			return err
@@ -84,19 +87,19 @@ func (e *Engine) runHost(ctx context.Context, r *config.Rollout, w *plans.Wave, 
 		}
 	}
 	for _, ch := range hv.Changes {
-		if err := e.action(ctx, hostStep(w, hv, "verify", ch.Component), hv, ch.Component, r.Verify.Timeout.D(), sdk.ExecuteActionRequest{
+		if err := e.action(ctx, e.hostStep(w, hv, "verify", ch.Component), hv, ch.Component, r.Verify.Timeout.D(), sdk.ExecuteActionRequest{
 			Kind: sdk.ActionVerify, Host: hv.Host, Component: ch.Component, FromVersion: ch.From, ToVersion: ch.To, Settings: e.settings(ch.Component),
 		}, ch.Provider); err != nil {
 			return err
 		}
 	}
 	for _, name := range hv.Verify {
-		id := hostStep(w, hv, "check", name)
+		id := e.hostStep(w, hv, "check", name)
 		if err := e.step(ctx, id, hv.Host, "", "check", func(ctx context.Context) error { return e.runCheck(ctx, name, hv.Host) }); err != nil {
 			return err
 		}
 	}
-	if err := e.action(ctx, hostStep(w, hv, "leave_maintenance"), hv, "", maintenanceTimeout, sdk.ExecuteActionRequest{
+	if err := e.action(ctx, e.hostStep(w, hv, "leave_maintenance"), hv, "", maintenanceTimeout, sdk.ExecuteActionRequest{
 		Kind: sdk.ActionLeaveMaintenance, Host: hv.Host,
 	}, hv.Provider); err != nil {
 		return err
@@ -124,7 +127,7 @@ func (e *Engine) evacuate(ctx context.Context, r *config.Rollout, w *plans.Wave,
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			err := e.action(ctx, hostStep(w, hv, "migrate", m.Instance), hv, "", r.Evacuate.Timeout.D(), sdk.ExecuteActionRequest{
+			err := e.action(ctx, e.hostStep(w, hv, "migrate", m.Instance), hv, "", r.Evacuate.Timeout.D(), sdk.ExecuteActionRequest{
 				Kind: sdk.ActionMigrate, Host: hv.Host, Instance: m.Instance, Destination: m.To, Live: m.Live,
 			}, hv.Provider)
 			if err != nil {
@@ -148,7 +151,8 @@ func (e *Engine) evacuate(ctx context.Context, r *config.Rollout, w *plans.Wave,
 // off again; a provider that needs an empty host refuses, and the run
 // halts saying so.
 func (e *Engine) rollbackHost(ctx context.Context, w *plans.Wave, hv *plans.HostVisit) error {
-	enter := fmt.Sprintf("rollback/%s/enter_maintenance", hv.Host)
+	key := e.hostKey(hv.Host)
+	enter := fmt.Sprintf("rollback/%s/enter_maintenance", key)
 	if err := e.step(ctx, enter, hv.Host, "", "enter_maintenance", func(ctx context.Context) error {
 		_, err := e.exec(ctx, hv.Provider, maintenanceTimeout, sdk.ExecuteActionRequest{ID: enter, Kind: sdk.ActionEnterMaintenance, Host: hv.Host,
 			Reason: fmt.Sprintf("escalator run %s, wave %d", e.RunID, w.Number)})
@@ -159,10 +163,10 @@ func (e *Engine) rollbackHost(ctx context.Context, w *plans.Wave, hv *plans.Host
 	for i := len(hv.Changes) - 1; i >= 0; i-- {
 		ch := hv.Changes[i]
 		// Only what was upgraded is rolled back.
-		if !e.isDone(hostStep(w, hv, "upgrade", ch.Component)) {
+		if !e.isDone(e.hostStep(w, hv, "upgrade", ch.Component)) {
 			continue
 		}
-		id := fmt.Sprintf("rollback/%s/%s", hv.Host, ch.Component)
+		id := fmt.Sprintf("rollback/%s/%s", key, ch.Component)
 		if err := e.step(ctx, id, hv.Host, ch.Component, "rollback", func(ctx context.Context) error {
 			_, err := e.exec(ctx, ch.Provider, stepTimeout(ch.ExpectedDuration), sdk.ExecuteActionRequest{
 				ID: id, Kind: sdk.ActionRollback, Host: hv.Host, Component: ch.Component, FromVersion: ch.From, ToVersion: ch.To, Settings: e.settings(ch.Component),
@@ -175,7 +179,7 @@ func (e *Engine) rollbackHost(ctx context.Context, w *plans.Wave, hv *plans.Host
 			return err
 		}
 	}
-	id := fmt.Sprintf("rollback/%s/leave_maintenance", hv.Host)
+	id := fmt.Sprintf("rollback/%s/leave_maintenance", key)
 	if err := e.step(ctx, id, hv.Host, "", "leave_maintenance", func(ctx context.Context) error {
 		_, err := e.exec(ctx, hv.Provider, maintenanceTimeout, sdk.ExecuteActionRequest{ID: id, Kind: sdk.ActionLeaveMaintenance, Host: hv.Host})
 		return err
@@ -383,4 +387,22 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// hostKey names a host's current attempt: the host itself, then host#1
+// after its first completed rollback, host#2 after the second…
+func (e *Engine) hostKey(host string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for {
+		key := host
+		if n > 0 {
+			key = fmt.Sprintf("%s#%d", host, n)
+		}
+		if !e.Done["rollback/"+key+"/leave_maintenance"] {
+			return key
+		}
+		n++
+	}
 }
