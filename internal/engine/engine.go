@@ -65,6 +65,10 @@ type Engine struct {
 	// Done holds the steps that finished OK in earlier attempts of this
 	// run (from the journal): they are not run again.
 	Done map[string]bool
+	// Started holds the steps started in earlier attempts of this run,
+	// whatever their end: an upgrade that started may have committed, so
+	// a rollback reverses it too.
+	Started map[string]bool
 	// Parallelism bounds the hosts worked on at once within a wave.
 	Parallelism int
 	// Observe, when set, is told of every event as it is recorded.
@@ -119,6 +123,9 @@ func (e *Engine) Run(ctx context.Context) (*Outcome, error) {
 	}
 	if e.Done == nil {
 		e.Done = map[string]bool{}
+	}
+	if e.Started == nil {
+		e.Started = map[string]bool{}
 	}
 	if e.Parallelism < 1 {
 		e.Parallelism = 1

@@ -17,7 +17,8 @@ import (
 	"github.com/escalator-nfv/escalator/plugins/sdk"
 )
 
-// fakeExec records actions and fails those a test asks it to.
+// fakeExec records actions (by their step ids, without the run id every
+// provider-facing id must start with) and fails those a test asks it to.
 type fakeExec struct {
 	mu     sync.Mutex
 	calls  []string
@@ -26,8 +27,12 @@ type fakeExec struct {
 
 func (f *fakeExec) Execute(ctx context.Context, req sdk.ExecuteActionRequest, _ func(string, float64)) (*sdk.ExecuteActionResponse, error) {
 	key := strings.TrimSpace(fmt.Sprintf("%s %s %s", req.Kind, req.Host, req.Component))
+	id, ok := strings.CutPrefix(req.ID, "run-1/")
+	if !ok {
+		return nil, fmt.Errorf("step id %q does not carry the run id", req.ID)
+	}
 	f.mu.Lock()
-	f.calls = append(f.calls, req.ID)
+	f.calls = append(f.calls, id)
 	fail := f.failOn[key]
 	f.mu.Unlock()
 	if fail {
@@ -189,8 +194,10 @@ func TestFailurePolicies(t *testing.T) {
 		rollbacks     int
 	}{
 		{"halt", "", state.RunHalted, state.HostInMaintenance, 0},
-		{"rollback_host", "", state.RunHalted, state.HostRolledBack, 1},
-		{"continue", "max_failed = 1", state.RunFinished, state.HostRolledBack, 1},
+		// Both components are rolled back: qemu's upgrade finished, nova's
+		// failed but may have committed.
+		{"rollback_host", "", state.RunHalted, state.HostRolledBack, 2},
+		{"continue", "max_failed = 1", state.RunFinished, state.HostRolledBack, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.action, func(t *testing.T) {

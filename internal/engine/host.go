@@ -54,7 +54,7 @@ func (e *Engine) runHost(ctx context.Context, r *config.Rollout, w *plans.Wave, 
 			var backupID string
 			err := e.step(ctx, id, hv.Host, ch.Component, "backup", func(ctx context.Context) error {
 				resp, err := e.exec(ctx, ch.Provider, stepTimeout(0), sdk.ExecuteActionRequest{
-					ID: id, Kind: sdk.ActionBackup, Host: hv.Host, Component: ch.Component, FromVersion: ch.From, ToVersion: ch.To,
+					ID: e.providerID(id), Kind: sdk.ActionBackup, Host: hv.Host, Component: ch.Component, FromVersion: ch.From, ToVersion: ch.To,
 					Settings: e.backupSettings(b),
 				})
 				if resp != nil {
@@ -154,7 +154,7 @@ func (e *Engine) rollbackHost(ctx context.Context, w *plans.Wave, hv *plans.Host
 	key := e.hostKey(hv.Host)
 	enter := fmt.Sprintf("rollback/%s/enter_maintenance", key)
 	if err := e.step(ctx, enter, hv.Host, "", "enter_maintenance", func(ctx context.Context) error {
-		_, err := e.exec(ctx, hv.Provider, maintenanceTimeout, sdk.ExecuteActionRequest{ID: enter, Kind: sdk.ActionEnterMaintenance, Host: hv.Host,
+		_, err := e.exec(ctx, hv.Provider, maintenanceTimeout, sdk.ExecuteActionRequest{ID: e.providerID(enter), Kind: sdk.ActionEnterMaintenance, Host: hv.Host,
 			Reason: fmt.Sprintf("escalator run %s, wave %d", e.RunID, w.Number)})
 		return err
 	}); err != nil {
@@ -162,14 +162,17 @@ func (e *Engine) rollbackHost(ctx context.Context, w *plans.Wave, hv *plans.Host
 	}
 	for i := len(hv.Changes) - 1; i >= 0; i-- {
 		ch := hv.Changes[i]
-		// Only what was upgraded is rolled back.
-		if !e.isDone(e.hostStep(w, hv, "upgrade", ch.Component)) {
+		// What was upgraded is rolled back, and so is a component whose
+		// upgrade started but failed or was cut short: it may have
+		// committed before failing (the provider's rollback of a
+		// component still at its old version is a no-op).
+		if up := e.hostStep(w, hv, "upgrade", ch.Component); !e.isDone(up) && !e.wasStarted(up) {
 			continue
 		}
 		id := fmt.Sprintf("rollback/%s/%s", key, ch.Component)
 		if err := e.step(ctx, id, hv.Host, ch.Component, "rollback", func(ctx context.Context) error {
 			_, err := e.exec(ctx, ch.Provider, stepTimeout(ch.ExpectedDuration), sdk.ExecuteActionRequest{
-				ID: id, Kind: sdk.ActionRollback, Host: hv.Host, Component: ch.Component, FromVersion: ch.From, ToVersion: ch.To, Settings: e.settings(ch.Component),
+				ID: e.providerID(id), Kind: sdk.ActionRollback, Host: hv.Host, Component: ch.Component, FromVersion: ch.From, ToVersion: ch.To, Settings: e.settings(ch.Component),
 			})
 			return err
 		}); err != nil {
@@ -181,7 +184,7 @@ func (e *Engine) rollbackHost(ctx context.Context, w *plans.Wave, hv *plans.Host
 	}
 	id := fmt.Sprintf("rollback/%s/leave_maintenance", key)
 	if err := e.step(ctx, id, hv.Host, "", "leave_maintenance", func(ctx context.Context) error {
-		_, err := e.exec(ctx, hv.Provider, maintenanceTimeout, sdk.ExecuteActionRequest{ID: id, Kind: sdk.ActionLeaveMaintenance, Host: hv.Host})
+		_, err := e.exec(ctx, hv.Provider, maintenanceTimeout, sdk.ExecuteActionRequest{ID: e.providerID(id), Kind: sdk.ActionLeaveMaintenance, Host: hv.Host})
 		return err
 	}); err != nil {
 		return err
@@ -191,7 +194,7 @@ func (e *Engine) rollbackHost(ctx context.Context, w *plans.Wave, hv *plans.Host
 
 // action runs one provider action as a journaled step.
 func (e *Engine) action(ctx context.Context, id string, hv *plans.HostVisit, component string, timeout time.Duration, req sdk.ExecuteActionRequest, provider string) error {
-	req.ID = id
+	req.ID = e.providerID(id)
 	return e.step(ctx, id, hv.Host, component, req.Kind.String(), func(ctx context.Context) error {
 		_, err := e.exec(ctx, provider, timeout, req)
 		return err
@@ -237,6 +240,9 @@ func (e *Engine) step(ctx context.Context, id, host, component, action string, f
 	if err := e.record(ctx, state.Event{Kind: state.KindStepStarted, StepID: id, Host: host, Component: component, Action: action}); err != nil {
 		return err
 	}
+	e.mu.Lock()
+	e.Started[id] = true
+	e.mu.Unlock()
 	err := fn(ctx)
 	ev := state.Event{Kind: state.KindStepFinished, StepID: id, Host: host, Component: component, Action: action, Status: string(state.StepOK)}
 	if err != nil {
@@ -256,6 +262,21 @@ func (e *Engine) step(ctx context.Context, id, host, component, action string, f
 		e.mu.Unlock()
 	}
 	return err
+}
+
+// wasStarted reports whether a step was started, in this attempt or an
+// earlier one, whatever its end.
+func (e *Engine) wasStarted(id string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.Started[id]
+}
+
+// providerID is the id a provider sees for a step. It carries the run id:
+// providers treat a known id as already done, and the same plan-derived
+// step id recurs in the next campaign on the same cloud.
+func (e *Engine) providerID(id string) string {
+	return e.RunID + "/" + id
 }
 
 func (e *Engine) isDone(id string) bool {
@@ -343,7 +364,7 @@ func (e *Engine) checkOnce(ctx context.Context, c *config.Check, host string) er
 	switch c.Kind {
 	case config.CheckProvider:
 		_, err := e.exec(ctx, c.Provider.Name, c.Timeout.D(), sdk.ExecuteActionRequest{
-			ID: "probe/" + c.Name + "/" + host, Kind: sdk.ActionProbe, Host: host, Probe: c.Probe, Settings: c.Settings,
+			ID: e.providerID("probe/" + c.Name + "/" + host), Kind: sdk.ActionProbe, Host: host, Probe: c.Probe, Settings: c.Settings,
 		})
 		return err
 	case config.CheckHTTP:

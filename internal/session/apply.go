@@ -80,7 +80,7 @@ func (s *Session) Apply(ctx context.Context, b state.Backend, lock state.Lock, o
 	rec := &recorder{b: b, lock: lock}
 	res := &ApplyResult{}
 	var plan *plans.File
-	done := map[string]bool{}
+	done, started := map[string]bool{}, map[string]bool{}
 	if run := PendingRun(st); run != nil && (opts.Plan == nil || planDigest(opts.Plan) == run.PlanDigest) {
 		res.RunID, res.Resumed = run.ID, true
 		f, err := plans.Read(planCopyPath(b, s.Config, run.ID))
@@ -93,7 +93,10 @@ func (s *Session) Apply(ctx context.Context, b state.Backend, lock state.Lock, o
 			return nil, ds.Append(err)
 		}
 		for _, e := range j.Events {
-			if e.Kind == state.KindStepFinished && e.Status == string(state.StepOK) {
+			switch {
+			case e.Kind == state.KindStepStarted:
+				started[e.StepID] = true
+			case e.Kind == state.KindStepFinished && e.Status == string(state.StepOK):
 				done[e.StepID] = true
 			}
 		}
@@ -124,7 +127,7 @@ func (s *Session) Apply(ctx context.Context, b state.Backend, lock state.Lock, o
 	}
 	eng := &engine.Engine{
 		RunID: res.RunID, Plan: plan.Plan, Config: s.Config, Executors: execs, Recorder: rec,
-		Notifier: &notify.Webhook{Config: s.Config}, Done: done, Parallelism: opts.Parallelism, Observe: opts.Observe,
+		Notifier: &notify.Webhook{Config: s.Config}, Done: done, Started: started, Parallelism: opts.Parallelism, Observe: opts.Observe,
 	}
 	out, err := eng.Run(ctx)
 	res.Outcome = out
