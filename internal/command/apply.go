@@ -3,7 +3,6 @@ package command
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -53,12 +52,9 @@ func (c *ApplyCommand) Run(rawArgs []string) int {
 	// The lock comes first: a second apply is refused before it plans.
 	lock, err := backend.Lock(ctx, state.NewHolder("apply"))
 	if err != nil {
-		var le *state.LockedError
-		if errors.As(err, &le) {
-			view.Errors([]error{fmt.Errorf("%v. Another escalator is applying this campaign; wait for it, or if it is gone for good, run escalator force-unlock", err)})
-		} else {
-			view.Errors([]error{err})
-		}
+		// A *state.LockedError names the holder and its lock ID, and says
+		// what to do for this backend.
+		view.Errors([]error{err})
 		return ExitError
 	}
 	// Unlocked even after Ctrl-C cancelled ctx.

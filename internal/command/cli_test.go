@@ -204,8 +204,8 @@ func TestMainAutocomplete(t *testing.T) {
 		line string
 		want []string
 	}{
-		{"escalator ", []string{"apply", "fmt", "graph", "init", "plan", "providers", "show", "status", "validate", "version"}},
-		{"escalator f", []string{"fmt"}},
+		{"escalator ", []string{"apply", "fmt", "force-unlock", "graph", "init", "plan", "providers", "rollback", "show", "status", "validate", "version"}},
+		{"escalator f", []string{"fmt", "force-unlock"}},
 		{"escalator ver", []string{"version"}},
 		{"escalator -", []string{"-chdir", "-help", "-install-autocomplete", "-uninstall-autocomplete", "-version"}},
 		{"escalator version -", []string{"-chdir", "-json"}},

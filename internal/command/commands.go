@@ -25,6 +25,8 @@ func Commands(meta Meta) map[string]cli.CommandFactory {
 		"apply": func() (cli.Command, error) {
 			return &ApplyCommand{Meta: meta}, nil
 		},
+		"rollback":     func() (cli.Command, error) { return &RollbackCommand{Meta: meta}, nil },
+		"force-unlock": func() (cli.Command, error) { return &ForceUnlockCommand{Meta: meta}, nil },
 		"status": func() (cli.Command, error) {
 			return &StatusCommand{Meta: meta}, nil
 		},

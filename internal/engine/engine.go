@@ -39,6 +39,33 @@ type Notifier interface {
 	Notify(ctx context.Context, n plans.Notification, msg Notification) error
 }
 
+// Placer picks destinations from the live cloud for what the plan cannot
+// say: another destination when the plan's failed, and where a host's
+// instances go when a rollback must empty it again.
+type Placer interface {
+	// Repick returns a destination for instance (now on source) other
+	// than the hosts in avoid, preferring those in prefer.
+	Repick(ctx context.Context, instance, source string, avoid, prefer map[string]bool) (string, error)
+	// Evacuation returns a move for every instance now on req.Host.
+	Evacuation(ctx context.Context, req EvacuationRequest) ([]plans.Move, error)
+}
+
+// EvacuationRequest asks where a host's instances go.
+type EvacuationRequest struct {
+	Host string
+	// Later are hosts still to be worked on: taken only when nothing
+	// else fits, since an instance put there moves again.
+	Later map[string]bool
+	// Live asks for live migrations where possible.
+	Live bool
+	// KeepVersions are components a live migration must not find older
+	// on the destination than on the source (a hypervisor: a running
+	// guest cannot move to an older QEMU or libvirt).
+	KeepVersions []string
+	// AllowCold lets an instance with no live destination move cold.
+	AllowCold bool
+}
+
 // ErrNoReply is returned by a Notifier whose VNF manager did not answer in
 // time.
 var ErrNoReply = errors.New("the VNF manager did not reply in time")
@@ -62,6 +89,17 @@ type Engine struct {
 	Executors map[string]Executor
 	Recorder  Recorder
 	Notifier  Notifier
+	// Placer, when set, re-picks a failed migration's destination once,
+	// and empties hosts that a rollback changes. Without it a failed
+	// migration fails its host, and a rollback does not move instances.
+	Placer Placer
+	// Backups maps host, then component, to the id of the newest backup
+	// taken of it (from the journal), for a rollback that restores.
+	Backups map[string]map[string]string
+	// Repicked maps a migration's retry step to the destination picked for
+	// it in an earlier attempt of the run (from the journal's
+	// W_DESTINATION_REPICKED alerts), so a resumed retry goes there.
+	Repicked map[string]string
 	// Done holds the steps that finished OK in earlier attempts of this
 	// run (from the journal): they are not run again.
 	Done map[string]bool
@@ -69,6 +107,10 @@ type Engine struct {
 	// whatever their end: an upgrade that started may have committed, so
 	// a rollback reverses it too.
 	Started map[string]bool
+	// AllowCold lets a rollback move instances cold when no destination
+	// can take them live (escalator rollback -allow-cold), besides the
+	// rollout's evacuate { fallback_to_cold = true }.
+	AllowCold bool
 	// Parallelism bounds the hosts worked on at once within a wave.
 	Parallelism int
 	// Observe, when set, is told of every event as it is recorded.
@@ -81,12 +123,6 @@ type Engine struct {
 
 	mu       sync.Mutex
 	failures int
-	upgraded []visited // hosts finished in this run, in order
-}
-
-type visited struct {
-	w  *plans.Wave
-	hv *plans.HostVisit
 }
 
 // Outcome is how a run ended.
@@ -107,7 +143,11 @@ const (
 )
 
 // errHalt stops the run after the running hosts finish.
-type haltError struct{ msg string }
+type haltError struct {
+	msg string
+	// rollbackAll: roll back every host of the run before halting.
+	rollbackAll bool
+}
 
 func (e *haltError) Error() string { return e.msg }
 
@@ -115,21 +155,7 @@ func (e *haltError) Error() string { return e.msg }
 // policy stopped it, or ctx is cancelled (running steps are cancelled
 // through their contexts; what finished is journaled).
 func (e *Engine) Run(ctx context.Context) (*Outcome, error) {
-	if e.Now == nil {
-		e.Now = time.Now
-	}
-	if e.Sleep == nil {
-		e.Sleep = sleepCtx
-	}
-	if e.Done == nil {
-		e.Done = map[string]bool{}
-	}
-	if e.Started == nil {
-		e.Started = map[string]bool{}
-	}
-	if e.Parallelism < 1 {
-		e.Parallelism = 1
-	}
+	e.defaults()
 	out := &Outcome{Status: state.RunFinished}
 	for _, rp := range e.Plan.Rollouts {
 		r := e.Config.Rollouts[rp.Name]
@@ -146,6 +172,13 @@ func (e *Engine) Run(ctx context.Context) (*Outcome, error) {
 			var he *haltError
 			if errors.As(err, &he) {
 				out.Status, out.Message = state.RunHalted, he.msg
+				if he.rollbackAll {
+					if err := e.rollbackVisits(ctx, e.touched(), false); err != nil {
+						out.Message += fmt.Sprintf("; rolling back the run stopped: %v. Run escalator rollback to go on", err)
+					} else {
+						out.Message += "; every host of the run was rolled back"
+					}
+				}
 				return out, nil
 			}
 			if err != nil {
@@ -162,6 +195,28 @@ func (e *Engine) Run(ctx context.Context) (*Outcome, error) {
 		}
 	}
 	return out, nil
+}
+
+// defaults fills the fields left unset.
+func (e *Engine) defaults() {
+	if e.Now == nil {
+		e.Now = time.Now
+	}
+	if e.Sleep == nil {
+		e.Sleep = sleepCtx
+	}
+	if e.Done == nil {
+		e.Done = map[string]bool{}
+	}
+	if e.Started == nil {
+		e.Started = map[string]bool{}
+	}
+	if e.Repicked == nil {
+		e.Repicked = map[string]string{}
+	}
+	if e.Parallelism < 1 {
+		e.Parallelism = 1
+	}
 }
 
 func pauseStep(w *plans.Wave) string { return fmt.Sprintf("w%d/pause", w.Number) }
@@ -207,7 +262,7 @@ func (e *Engine) runWave(ctx context.Context, r *config.Rollout, rp *plans.Rollo
 	for _, name := range w.Checks {
 		id := fmt.Sprintf("w%d/check/%s", w.Number, name)
 		if err := e.step(ctx, id, "", "", "check", func(ctx context.Context) error { return e.runCheck(ctx, name, "") }); err != nil {
-			return failed, &haltError{fmt.Sprintf("the health gate after wave %d failed: check %q: %v", w.Number, name, err)}
+			return failed, &haltError{msg: fmt.Sprintf("the health gate after wave %d failed: check %q: %v", w.Number, name, err)}
 		}
 	}
 	if w.Soak > 0 {
@@ -223,34 +278,27 @@ func (e *Engine) runWave(ctx context.Context, r *config.Rollout, rp *plans.Rollo
 func (e *Engine) onFailure(ctx context.Context, r *config.Rollout, rp *plans.Rollout, w *plans.Wave, hv *plans.HostVisit, cause error) error {
 	switch r.OnFailure.Action {
 	case config.FailureRollbackHost:
-		if err := e.rollbackHost(ctx, w, hv); err != nil {
-			return &haltError{fmt.Sprintf("host %s failed (%v) and rolling it back failed too (%v); it is left in maintenance", hv.Host, cause, err)}
+		if err := e.rollbackHost(ctx, r, w, hv, false, nil); err != nil {
+			return &haltError{msg: fmt.Sprintf("host %s failed (%v) and rolling it back failed too (%v); it is left in maintenance", hv.Host, cause, err)}
 		}
-		return &haltError{fmt.Sprintf("host %s failed (%v); it was rolled back to its previous versions and put back in service", hv.Host, cause)}
+		return &haltError{msg: fmt.Sprintf("host %s failed (%v); it was rolled back to its previous versions and put back in service", hv.Host, cause)}
 	case config.FailureRollbackAll:
-		msg := fmt.Sprintf("host %s failed (%v)", hv.Host, cause)
-		if err := e.rollbackHost(ctx, w, hv); err != nil {
-			return &haltError{msg + fmt.Sprintf("; rolling it back failed (%v), so the other hosts were left as they are", err)}
-		}
-		for i := len(e.upgraded) - 1; i >= 0; i-- {
-			u := e.upgraded[i]
-			if err := e.rollbackHost(ctx, u.w, u.hv); err != nil {
-				return &haltError{msg + fmt.Sprintf("; rolling back host %s failed (%v), the rollback stopped there", u.hv.Host, err)}
-			}
-		}
-		return &haltError{msg + "; every host of the run was rolled back"}
+		// Every host of the run is rolled back once the wave's other hosts
+		// have finished (Run does it): rolling back a host still being
+		// upgraded would race with its own workflow.
+		return &haltError{msg: fmt.Sprintf("host %s failed (%v)", hv.Host, cause), rollbackAll: true}
 	case config.FailureContinue:
 		e.failures++
-		if err := e.rollbackHost(ctx, w, hv); err != nil {
-			return &haltError{fmt.Sprintf("host %s failed (%v) and rolling it back failed (%v); it is left in maintenance", hv.Host, cause, err)}
+		if err := e.rollbackHost(ctx, r, w, hv, false, nil); err != nil {
+			return &haltError{msg: fmt.Sprintf("host %s failed (%v) and rolling it back failed (%v); it is left in maintenance", hv.Host, cause, err)}
 		}
 		if e.failures > rp.MaxFailed {
-			return &haltError{fmt.Sprintf("host %s failed (%v): %d hosts failed in rollout %q, more than max_failed = %d", hv.Host, cause, e.failures, rp.Name, rp.MaxFailed)}
+			return &haltError{msg: fmt.Sprintf("host %s failed (%v): %d hosts failed in rollout %q, more than max_failed = %d", hv.Host, cause, e.failures, rp.Name, rp.MaxFailed)}
 		}
 		return nil
 	default: // halt
 		_ = e.record(ctx, state.Event{Kind: state.KindHostStatus, Host: hv.Host, Status: string(state.HostInMaintenance), Error: cause.Error(), Code: "E_STEP_FAILED"})
-		return &haltError{fmt.Sprintf("host %s failed: %v. It is left in maintenance for you to look at (on_failure halt); fix the cause and run escalator apply again, or escalator rollback", hv.Host, cause)}
+		return &haltError{msg: fmt.Sprintf("host %s failed: %v. It is left in maintenance for you to look at (on_failure halt); fix the cause and run escalator apply again, or escalator rollback", hv.Host, cause)}
 	}
 }
 

@@ -22,7 +22,10 @@ import (
 type fakeExec struct {
 	mu     sync.Mutex
 	calls  []string
+	reqs   []sdk.ExecuteActionRequest
 	failOn map[string]bool // "kind host component"
+	// failTo fails migrations to these destinations.
+	failTo map[string]bool
 }
 
 func (f *fakeExec) Execute(ctx context.Context, req sdk.ExecuteActionRequest, _ func(string, float64)) (*sdk.ExecuteActionResponse, error) {
@@ -33,7 +36,8 @@ func (f *fakeExec) Execute(ctx context.Context, req sdk.ExecuteActionRequest, _ 
 	}
 	f.mu.Lock()
 	f.calls = append(f.calls, id)
-	fail := f.failOn[key]
+	f.reqs = append(f.reqs, req)
+	fail := f.failOn[key] || (req.Kind == sdk.ActionMigrate && f.failTo[req.Destination])
 	f.mu.Unlock()
 	if fail {
 		return nil, errors.New("injected failure")
@@ -55,6 +59,19 @@ func (m *memRecorder) Record(_ context.Context, evs ...state.Event) error {
 	defer m.mu.Unlock()
 	m.events = append(m.events, evs...)
 	return nil
+}
+
+// started returns the steps that started, whatever their end.
+func (m *memRecorder) started() map[string]bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]bool{}
+	for _, e := range m.events {
+		if e.Kind == state.KindStepStarted {
+			out[e.StepID] = true
+		}
+	}
+	return out
 }
 
 func (m *memRecorder) finished() map[string]bool {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os/exec"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -104,9 +105,6 @@ func (e *Engine) runHost(ctx context.Context, r *config.Rollout, w *plans.Wave, 
 	}, hv.Provider); err != nil {
 		return err
 	}
-	e.mu.Lock()
-	e.upgraded = append(e.upgraded, visited{w, hv})
-	e.mu.Unlock()
 	return e.record(ctx, state.Event{Kind: state.KindHostStatus, Host: hv.Host, Status: string(state.HostUpgraded)})
 }
 
@@ -116,23 +114,30 @@ func (e *Engine) evacuate(ctx context.Context, r *config.Rollout, w *plans.Wave,
 	if !hv.Evacuate || len(hv.Moves) == 0 {
 		return nil
 	}
+	return e.migrateAll(ctx, r, hv, hv.Moves, func(m plans.Move, extra ...string) string {
+		return e.hostStep(w, hv, "migrate", append([]string{m.Instance}, extra...)...)
+	})
+}
+
+// migrateAll runs moves off hv's host, up to evacuate.parallel at once. A
+// migration that fails is tried once more to a destination the Placer
+// picks from the live cloud (the plan's may have gone down, filled up or
+// taken a member of the instance's anti-affinity group).
+func (e *Engine) migrateAll(ctx context.Context, r *config.Rollout, hv *plans.HostVisit, moves []plans.Move, stepID func(m plans.Move, extra ...string) string) error {
 	par := max(1, r.Evacuate.Parallel)
 	sem := make(chan struct{}, par)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
-	for _, m := range hv.Moves {
+	for _, m := range moves {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			err := e.action(ctx, e.hostStep(w, hv, "migrate", m.Instance), hv, "", r.Evacuate.Timeout.D(), sdk.ExecuteActionRequest{
-				Kind: sdk.ActionMigrate, Host: hv.Host, Instance: m.Instance, Destination: m.To, Live: m.Live,
-			}, hv.Provider)
-			if err != nil {
+			if err := e.migrate(ctx, r, hv, m, stepID); err != nil {
 				mu.Lock()
-				errs = append(errs, fmt.Errorf("migrate %s to %s: %w", m.Instance, m.To, err))
+				errs = append(errs, err)
 				mu.Unlock()
 			}
 		}()
@@ -141,24 +146,96 @@ func (e *Engine) evacuate(ctx context.Context, r *config.Rollout, w *plans.Wave,
 	return errors.Join(errs...)
 }
 
+func (e *Engine) migrate(ctx context.Context, r *config.Rollout, hv *plans.HostVisit, m plans.Move, stepID func(m plans.Move, extra ...string) string) error {
+	req := sdk.ExecuteActionRequest{Kind: sdk.ActionMigrate, Host: hv.Host, Instance: m.Instance, Destination: m.To, Live: m.Live}
+	first := stepID(m)
+	err := e.action(ctx, first, hv, "", r.Evacuate.Timeout.D(), req, hv.Provider)
+	if err == nil {
+		return nil
+	}
+	if e.Placer == nil || ctx.Err() != nil {
+		return fmt.Errorf("migrate %s to %s: %w", m.Instance, m.To, err)
+	}
+	retry := stepID(m, "repick")
+	// On resume the re-pick is not made again: the retry step's
+	// destination is in the journal.
+	if to := e.stepData(retry); to != "" {
+		req.Destination = to
+	} else {
+		to, perr := e.Placer.Repick(ctx, m.Instance, hv.Host, map[string]bool{m.To: true}, e.finishedHosts())
+		if perr != nil {
+			return fmt.Errorf("migrate %s to %s: %w; no other destination: %v", m.Instance, m.To, err, perr)
+		}
+		req.Destination = to
+		_ = e.record(ctx, state.Event{Kind: state.KindAlert, StepID: retry, Host: hv.Host, Code: CodeDestinationRepicked,
+			Message: fmt.Sprintf("migration of %s to %s failed (%v); trying %s, picked from the live cloud", m.Instance, m.To, err, to),
+			Data:    map[string]string{DataDestination: to}})
+		e.setStepData(retry, to)
+	}
+	if err2 := e.action(ctx, retry, hv, "", r.Evacuate.Timeout.D(), req, hv.Provider); err2 != nil {
+		return fmt.Errorf("migrate %s to %s: %w; then to %s: %v", m.Instance, m.To, err, req.Destination, err2)
+	}
+	return nil
+}
+
+// DataDestination is the Data key of a re-picked destination, in the
+// alert coded CodeDestinationRepicked.
+const (
+	DataDestination         = "destination"
+	CodeDestinationRepicked = "W_DESTINATION_REPICKED"
+)
+
 // rollbackHost reverses a host's upgrades in reverse order and puts it back
 // in service. Rollback steps have ids of their own, so a resumed rollback
 // is not redone either.
 //
 // The host is (re)entered into maintenance first, with the run's reason:
-// a host that already went back to service (rollback_all) must not take
-// new instances while its software changes. Its instances are not moved
-// off again; a provider that needs an empty host refuses, and the run
-// halts saying so.
-func (e *Engine) rollbackHost(ctx context.Context, w *plans.Wave, hv *plans.HostVisit) error {
+// a host that already went back to service (rollback_all, escalator
+// rollback) must not take new instances while its software changes. When
+// the host's changes needed it empty (the plan evacuated it) and a Placer
+// is set, its instances are moved off again first, to hosts picked from
+// the live cloud, avoiding those still to be rolled back (later).
+// Without a Placer, a provider that needs an empty host refuses, and the
+// run halts saying so.
+//
+// With restore, a component with a backup is restored from it instead of
+// being downgraded.
+func (e *Engine) rollbackHost(ctx context.Context, r *config.Rollout, w *plans.Wave, hv *plans.HostVisit, restore bool, later map[string]bool) error {
 	key := e.hostKey(hv.Host)
-	enter := fmt.Sprintf("rollback/%s/enter_maintenance", key)
-	if err := e.step(ctx, enter, hv.Host, "", "enter_maintenance", func(ctx context.Context) error {
-		_, err := e.exec(ctx, hv.Provider, maintenanceTimeout, sdk.ExecuteActionRequest{ID: e.providerID(enter), Kind: sdk.ActionEnterMaintenance, Host: hv.Host,
-			Reason: fmt.Sprintf("escalator run %s, wave %d", e.RunID, w.Number)})
+	rid := func(parts ...string) string { return "rollback/" + key + "/" + strings.Join(parts, "/") }
+	if err := e.record(ctx, state.Event{Kind: state.KindHostStatus, Host: hv.Host, Status: string(state.HostInProgress)}); err != nil {
 		return err
-	}); err != nil {
+	}
+	enter := rid("enter_maintenance")
+	if err := e.action(ctx, enter, hv, "", maintenanceTimeout, sdk.ExecuteActionRequest{Kind: sdk.ActionEnterMaintenance, Host: hv.Host,
+		Reason: fmt.Sprintf("escalator run %s, wave %d", e.RunID, w.Number)}, hv.Provider); err != nil {
 		return err
+	}
+	if hv.Evacuate && e.Placer != nil && !e.isDone(rid("evacuated")) {
+		req := EvacuationRequest{Host: hv.Host, Later: later, Live: r.Evacuate.Mode == config.EvacuateLive,
+			AllowCold: r.Evacuate.FallbackToCold || e.AllowCold}
+		for _, ch := range hv.Changes {
+			if ch.Disruption == string(config.DisruptionHost) {
+				req.KeepVersions = append(req.KeepVersions, ch.Component)
+			}
+		}
+		moves, err := e.Placer.Evacuation(ctx, req)
+		if err != nil {
+			return fmt.Errorf("empty %s before its rollback: %w", hv.Host, err)
+		}
+		if len(moves) > 0 {
+			if err := e.notifyHost(ctx, w, hv.Host, moves, rid, "maintenance"); err != nil {
+				return err
+			}
+			if err := e.migrateAll(ctx, r, hv, moves, func(m plans.Move, extra ...string) string {
+				return rid(append([]string{"migrate", m.Instance}, extra...)...)
+			}); err != nil {
+				return err
+			}
+		}
+		if err := e.stepOK(ctx, rid("evacuated"), hv.Host, "", "evacuate"); err != nil {
+			return err
+		}
 	}
 	for i := len(hv.Changes) - 1; i >= 0; i-- {
 		ch := hv.Changes[i]
@@ -169,24 +246,23 @@ func (e *Engine) rollbackHost(ctx context.Context, w *plans.Wave, hv *plans.Host
 		if up := e.hostStep(w, hv, "upgrade", ch.Component); !e.isDone(up) && !e.wasStarted(up) {
 			continue
 		}
-		id := fmt.Sprintf("rollback/%s/%s", key, ch.Component)
-		if err := e.step(ctx, id, hv.Host, ch.Component, "rollback", func(ctx context.Context) error {
-			_, err := e.exec(ctx, ch.Provider, stepTimeout(ch.ExpectedDuration), sdk.ExecuteActionRequest{
-				ID: e.providerID(id), Kind: sdk.ActionRollback, Host: hv.Host, Component: ch.Component, FromVersion: ch.From, ToVersion: ch.To, Settings: e.settings(ch.Component),
-			})
-			return err
-		}); err != nil {
+		req := sdk.ExecuteActionRequest{Kind: sdk.ActionRollback, Host: hv.Host, Component: ch.Component, FromVersion: ch.From, ToVersion: ch.To, Settings: e.settings(ch.Component)}
+		id := rid(ch.Component)
+		if backup := e.Backups[hv.Host][ch.Component]; restore && backup != "" {
+			req = sdk.ExecuteActionRequest{Kind: sdk.ActionRestore, Host: hv.Host, Component: ch.Component, FromVersion: ch.From, ToVersion: ch.To, BackupID: backup, Settings: e.settings(ch.Component)}
+			id = rid("restore", ch.Component)
+		} else if restore {
+			_ = e.record(ctx, state.Event{Kind: state.KindAlert, StepID: id, Host: hv.Host, Component: ch.Component, Code: "W_NO_BACKUP",
+				Message: fmt.Sprintf("%s on %s has no backup to restore; it is rolled back to %s instead", ch.Component, hv.Host, ch.From)})
+		}
+		if err := e.action(ctx, id, hv, ch.Component, stepTimeout(ch.ExpectedDuration), req, ch.Provider); err != nil {
 			return err
 		}
 		if err := e.record(ctx, state.Event{Kind: state.KindVersionRecorded, Host: hv.Host, Component: ch.Component, Data: map[string]string{state.DataVersion: ch.From}}); err != nil {
 			return err
 		}
 	}
-	id := fmt.Sprintf("rollback/%s/leave_maintenance", key)
-	if err := e.step(ctx, id, hv.Host, "", "leave_maintenance", func(ctx context.Context) error {
-		_, err := e.exec(ctx, hv.Provider, maintenanceTimeout, sdk.ExecuteActionRequest{ID: e.providerID(id), Kind: sdk.ActionLeaveMaintenance, Host: hv.Host})
-		return err
-	}); err != nil {
+	if err := e.action(ctx, rid("leave_maintenance"), hv, "", maintenanceTimeout, sdk.ExecuteActionRequest{Kind: sdk.ActionLeaveMaintenance, Host: hv.Host}, hv.Provider); err != nil {
 		return err
 	}
 	return e.record(ctx, state.Event{Kind: state.KindHostStatus, Host: hv.Host, Status: string(state.HostRolledBack)})
@@ -319,19 +395,8 @@ func (e *Engine) notify(ctx context.Context, r *config.Rollout, w *plans.Wave, e
 			}
 		}
 		sort.Strings(msg.Instances)
-		err := e.step(ctx, id, "", "", "notify", func(ctx context.Context) error {
-			if e.Notifier == nil {
-				return nil
-			}
-			err := e.Notifier.Notify(ctx, n, msg)
-			if errors.Is(err, ErrNoReply) && n.OnTimeout == config.OnTimeoutProceed {
-				_ = e.record(ctx, state.Event{Kind: state.KindAlert, StepID: id, Message: fmt.Sprintf("VNF manager %q did not reply within %s; proceeding (on_timeout = \"proceed\")", n.Notify, n.ReplyTimeout), Code: "W_VNFM_NO_REPLY"})
-				return nil
-			}
-			return err
-		})
-		if err != nil {
-			return &haltError{fmt.Sprintf("notifying VNF manager %q before wave %d failed: %v (on_timeout = %q); nothing of the wave was touched", n.Notify, w.Number, err, n.OnTimeout)}
+		if err := e.tell(ctx, id, "", n, msg); err != nil {
+			return &haltError{msg: fmt.Sprintf("notifying VNF manager %q before wave %d failed: %v (on_timeout = %q); nothing of the wave was touched", n.Notify, w.Number, err, n.OnTimeout)}
 		}
 	}
 	return nil
@@ -426,4 +491,72 @@ func (e *Engine) hostKey(host string) string {
 		}
 		n++
 	}
+}
+
+func (e *Engine) stepData(id string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.Repicked[id]
+}
+
+func (e *Engine) setStepData(id, to string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.Repicked[id] = to
+}
+
+// finishedHosts are the hosts whose current attempt finished (upgraded
+// and back in service): instances placed there will not move again.
+func (e *Engine) finishedHosts() map[string]bool {
+	out := map[string]bool{}
+	for _, rp := range e.Plan.Rollouts {
+		for _, w := range rp.Waves {
+			for _, hv := range w.Hosts {
+				if e.isDone(e.hostStep(w, hv, "leave_maintenance")) {
+					out[hv.Host] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
+// notifyHost tells the VNF managers of the moved instances' projects that
+// they move off host (event "maintenance") outside the plan's waves: when
+// a rollback empties a host again.
+func (e *Engine) notifyHost(ctx context.Context, w *plans.Wave, host string, moves []plans.Move, rid func(...string) string, event string) error {
+	for _, n := range w.Notify {
+		msg := Notification{RunID: e.RunID, Wave: w.Number, Event: event, Hosts: []string{host}, Projects: n.Projects}
+		for _, m := range moves {
+			if contains(n.Projects, m.Project) {
+				msg.Instances = append(msg.Instances, m.Instance)
+			}
+		}
+		if len(msg.Instances) == 0 {
+			continue
+		}
+		sort.Strings(msg.Instances)
+		id := rid("notify", n.Notify, event)
+		if err := e.tell(ctx, id, host, n, msg); err != nil {
+			return fmt.Errorf("notify VNF manager %q before moving instances off %s: %w", n.Notify, host, err)
+		}
+	}
+	return nil
+}
+
+// tell sends one notification as a journaled step. A VNF manager that does
+// not reply in time is passed by when its on_timeout says "proceed".
+func (e *Engine) tell(ctx context.Context, id, host string, n plans.Notification, msg Notification) error {
+	return e.step(ctx, id, host, "", "notify", func(ctx context.Context) error {
+		if e.Notifier == nil {
+			return nil
+		}
+		err := e.Notifier.Notify(ctx, n, msg)
+		if errors.Is(err, ErrNoReply) && n.OnTimeout == config.OnTimeoutProceed {
+			_ = e.record(ctx, state.Event{Kind: state.KindAlert, StepID: id, Code: "W_VNFM_NO_REPLY",
+				Message: fmt.Sprintf("VNF manager %q did not reply within %s; proceeding (on_timeout = \"proceed\")", n.Notify, n.ReplyTimeout)})
+			return nil
+		}
+		return err
+	})
 }

@@ -80,25 +80,19 @@ func (s *Session) Apply(ctx context.Context, b state.Backend, lock state.Lock, o
 	rec := &recorder{b: b, lock: lock}
 	res := &ApplyResult{}
 	var plan *plans.File
-	done, started := map[string]bool{}, map[string]bool{}
+	var journal *state.Journal
 	if run := PendingRun(st); run != nil && (opts.Plan == nil || planDigest(opts.Plan) == run.PlanDigest) {
+		if run.Reverting {
+			return nil, ds.Append(fmt.Errorf("run %s is being rolled back (%s): finish that with escalator rollback; a run being reversed is not continued", run.ID, run.Status))
+		}
 		res.RunID, res.Resumed = run.ID, true
 		f, err := plans.Read(planCopyPath(b, s.Config, run.ID))
 		if err != nil {
 			return nil, ds.Append(fmt.Errorf("resume run %s: %w", run.ID, err))
 		}
 		plan = f
-		j, err := b.ReadJournal(ctx, run.ID)
-		if err != nil {
+		if journal, err = b.ReadJournal(ctx, run.ID); err != nil {
 			return nil, ds.Append(err)
-		}
-		for _, e := range j.Events {
-			switch {
-			case e.Kind == state.KindStepStarted:
-				started[e.StepID] = true
-			case e.Kind == state.KindStepFinished && e.Status == string(state.StepOK):
-				done[e.StepID] = true
-			}
 		}
 		if err := rec.Record(ctx, state.Event{RunID: run.ID, Kind: state.KindRunResumed}); err != nil {
 			return nil, ds.Append(err)
@@ -121,34 +115,72 @@ func (s *Session) Apply(ctx context.Context, b state.Backend, lock state.Lock, o
 			return nil, ds.Append(err)
 		}
 	}
+	eng := s.newEngine(res.RunID, plan.Plan, journal, rec, opts.Parallelism, opts.Observe)
+	out, err := eng.Run(ctx)
+	res.Outcome = out
+	return res, s.finish(ctx, b, lock, rec, res.RunID, out, err, state.KindRunFinished, ds)
+}
+
+// finish records how a run (or its rollback) ended, done when the engine
+// ended with done, and writes the state summary. It is recorded even after
+// Ctrl-C.
+func (s *Session) finish(ctx context.Context, b state.Backend, lock state.Lock, rec *recorder, runID string, out *engine.Outcome, err error, done state.Kind, ds diags.Diagnostics) diags.Diagnostics {
+	ctx = context.WithoutCancel(ctx)
+	end := state.Event{RunID: runID, Kind: done}
+	switch {
+	case err != nil:
+		end.Kind, end.Error, end.Code = state.KindRunHalted, err.Error(), "E_INTERRUPTED"
+		again := "escalator apply"
+		if done == state.KindRunRolledBack {
+			again = "escalator rollback"
+		}
+		ds = ds.Append(fmt.Errorf("run %s stopped: %w. Run %s again to continue it", runID, err, again))
+	case out.Status == state.RunHalted:
+		end.Kind, end.Message = state.KindRunHalted, out.Message
+	}
+	if rerr := rec.Record(ctx, end); rerr != nil {
+		ds = ds.Append(rerr)
+	}
+	if st2, lerr := state.Load(ctx, b); lerr == nil && st2 != nil {
+		if werr := b.WriteState(ctx, lock, st2); werr != nil {
+			ds = ds.Append(werr)
+		}
+	}
+	return ds
+}
+
+// newEngine makes the engine of a run, with what its journal (nil for a
+// new run) says was done: finished and started steps, re-picked
+// destinations, backups.
+func (s *Session) newEngine(runID string, plan *plans.Plan, j *state.Journal, rec engine.Recorder, parallelism int, observe func(state.Event)) *engine.Engine {
 	execs := map[string]engine.Executor{}
 	for _, name := range s.Providers.Names() {
 		execs[name] = executor{s.Providers.Provider(name)}
 	}
 	eng := &engine.Engine{
-		RunID: res.RunID, Plan: plan.Plan, Config: s.Config, Executors: execs, Recorder: rec,
-		Notifier: &notify.Webhook{Config: s.Config}, Done: done, Started: started, Parallelism: opts.Parallelism, Observe: opts.Observe,
+		RunID: runID, Plan: plan, Config: s.Config, Executors: execs, Recorder: rec,
+		Notifier: &notify.Webhook{Config: s.Config}, Placer: &placer{s: s}, Parallelism: parallelism, Observe: observe,
+		Done: map[string]bool{}, Started: map[string]bool{}, Repicked: map[string]string{}, Backups: map[string]map[string]string{},
 	}
-	out, err := eng.Run(ctx)
-	res.Outcome = out
-	// The run's end is recorded even after Ctrl-C.
-	end := state.Event{RunID: res.RunID, Kind: state.KindRunFinished}
-	switch {
-	case err != nil:
-		end.Kind, end.Error, end.Code = state.KindRunHalted, err.Error(), "E_INTERRUPTED"
-		ds = ds.Append(fmt.Errorf("run %s stopped: %w. Run escalator apply again to continue it", res.RunID, err))
-	case out.Status == state.RunHalted:
-		end.Kind, end.Message = state.KindRunHalted, out.Message
+	if j == nil {
+		return eng
 	}
-	if rerr := rec.Record(context.WithoutCancel(ctx), end); rerr != nil {
-		ds = ds.Append(rerr)
-	}
-	if st2, lerr := state.Load(context.WithoutCancel(ctx), b); lerr == nil && st2 != nil {
-		if werr := b.WriteState(context.WithoutCancel(ctx), lock, st2); werr != nil {
-			ds = ds.Append(werr)
+	for _, e := range j.Events {
+		switch {
+		case e.Kind == state.KindStepStarted:
+			eng.Started[e.StepID] = true
+		case e.Kind == state.KindStepFinished && e.Status == string(state.StepOK):
+			eng.Done[e.StepID] = true
+		case e.Kind == state.KindAlert && e.Code == engine.CodeDestinationRepicked && e.Data[engine.DataDestination] != "":
+			eng.Repicked[e.StepID] = e.Data[engine.DataDestination]
+		case e.Kind == state.KindBackupRecorded && e.Data[state.DataBackupID] != "":
+			if eng.Backups[e.Host] == nil {
+				eng.Backups[e.Host] = map[string]string{}
+			}
+			eng.Backups[e.Host][e.Component] = e.Data[state.DataBackupID]
 		}
 	}
-	return res, ds
+	return eng
 }
 
 // planCopyPath is where a run keeps its plan, next to the state, so that

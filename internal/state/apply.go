@@ -68,6 +68,9 @@ func (s *State) Apply(e Event) error {
 	}
 	r.LastSeq, r.UpdatedAt = e.Seq, e.Time
 	if st, ok := runStatusOf(e.Kind); ok {
+		if e.Kind == KindRunResumed && e.Action == ActionRollback {
+			r.Reverting = true
+		}
 		r.Status, r.Error, r.Code = st, e.Error, e.Code
 		r.EndedAt = e.Time
 		if st == RunRunning {

@@ -59,6 +59,10 @@ const (
 	KindAlert Kind = "alert"
 )
 
+// ActionRollback is the Action of a run_resumed event that continues a run
+// in order to reverse it (escalator rollback).
+const ActionRollback = "rollback"
+
 // Keys of Event.Data used by the kinds above.
 const (
 	DataPlanDigest = "plan_digest"

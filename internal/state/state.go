@@ -85,9 +85,12 @@ type Run struct {
 	// the summary is exact up to there, and Load applies what follows.
 	LastSeq int64 `json:"last_seq"`
 	// Error and Code are the reason the run stopped, when it failed.
-	Error  string `json:"error,omitempty"`
-	Code   string `json:"code,omitempty"`
-	Totals Totals `json:"totals"`
+	Error string `json:"error,omitempty"`
+	Code  string `json:"code,omitempty"`
+	// Reverting is set once escalator rollback works on the run: from
+	// then on it is only ever rolled back, never continued.
+	Reverting bool   `json:"reverting,omitempty"`
+	Totals    Totals `json:"totals"`
 }
 
 // Totals count a run's hosts and steps.

@@ -97,6 +97,20 @@ func TestApply(t *testing.T) {
 				Run:     "r1", UpdatedAt: t0.Add(9 * time.Minute)}
 		},
 	}, {
+		name: "a run resumed to be rolled back stays reverting",
+		events: []Event{
+			started,
+			{Kind: KindRunHalted, Error: "host c1 failed"},
+			{Kind: KindRunResumed, Action: ActionRollback},
+			{Kind: KindRunHalted, Error: "roll back host c1: refused"},
+			{Kind: KindRunResumed},
+			{Kind: KindRunRolledBack},
+		},
+		want: func(s *State) {
+			s.Run = &Run{ID: "r1", Status: RunRolledBack, PlanDigest: "sha256:p", PlanPath: "plan.bin", StartedAt: t0, Reverting: true,
+				UpdatedAt: t0.Add(5 * time.Minute), EndedAt: t0.Add(5 * time.Minute), LastSeq: 6}
+		},
+	}, {
 		name: "a failure halts the run, the host left in maintenance mid-step",
 		events: []Event{
 			started,

@@ -70,3 +70,69 @@ func ParseStatus(args []string) (*Status, []error) {
 	}
 	return s, nil
 }
+
+// Rollback is the parsed command line of "escalator rollback".
+type Rollback struct {
+	AutoApprove bool
+	// Restore restores from backups instead of downgrading.
+	Restore bool
+	// AllowCold allows cold migrations where no live one can be done.
+	AllowCold   bool
+	Parallelism int
+	ViewType    ViewType
+	NoColor     bool
+	Vars        []VarArg
+}
+
+// ParseRollback parses "escalator rollback [-restore] [-allow-cold] [-auto-approve] [-json] [-no-color] [-var …]".
+func ParseRollback(args []string) (*Rollback, []error) {
+	r := &Rollback{Parallelism: DefaultParallelism}
+	var json bool
+	var vars varsCollector
+	f := newFlagSet("rollback")
+	vars.addFlags(f)
+	f.BoolVar(&r.AutoApprove, "auto-approve", false, "do not ask")
+	f.BoolVar(&r.Restore, "restore", false, "restore from backups")
+	f.BoolVar(&r.AllowCold, "allow-cold", false, "allow cold migrations")
+	f.BoolVar(&json, "json", false, "JSON lines")
+	f.BoolVar(&r.NoColor, "no-color", false, "no color")
+	if err := parseFlags(f, args); err != nil {
+		return r, append(vars.errs, err)
+	}
+	r.ViewType, r.Vars = viewType(json), vars.vars
+	if len(vars.errs) > 0 {
+		return r, vars.errs
+	}
+	if extra := f.Args(); len(extra) > 0 {
+		return r, []error{tooManyArgs("rollback", "no arguments (it reverses the campaign's last run; the campaign is the current directory, use -chdir)", extra)}
+	}
+	if json && !r.AutoApprove {
+		return r, []error{fmt.Errorf("-json needs -auto-approve: there is no one to answer the confirmation")}
+	}
+	return r, nil
+}
+
+// ForceUnlock is the parsed command line of "escalator force-unlock".
+type ForceUnlock struct {
+	LockID string
+	Force  bool
+}
+
+// ParseForceUnlock parses "escalator force-unlock [-force] LOCK_ID".
+func ParseForceUnlock(args []string) (*ForceUnlock, []error) {
+	u := &ForceUnlock{}
+	f := newFlagSet("force-unlock")
+	f.BoolVar(&u.Force, "force", false, "do not ask")
+	if err := parseFlags(f, args); err != nil {
+		return u, []error{err}
+	}
+	switch extra := f.Args(); len(extra) {
+	case 0:
+		return u, []error{fmt.Errorf("force-unlock needs the lock ID: the refused command printed it (\"lock ID …\"); escalator status shows the holder")}
+	case 1:
+		u.LockID = extra[0]
+	default:
+		return u, []error{tooManyArgs("force-unlock", "one lock ID", extra[1:])}
+	}
+	return u, nil
+}

@@ -27,7 +27,15 @@ func NewApply(vt arguments.ViewType, view *View) Apply {
 	if vt == arguments.ViewJSON {
 		return &ApplyJSON{View: view}
 	}
-	return &ApplyHuman{View: view}
+	return &ApplyHuman{View: view, op: "Apply"}
+}
+
+// NewRollback returns the view of "escalator rollback": apply's.
+func NewRollback(vt arguments.ViewType, view *View) Apply {
+	if vt == arguments.ViewJSON {
+		return &ApplyJSON{View: view}
+	}
+	return &ApplyHuman{View: view, op: "Rollback"}
 }
 
 // ApplyHuman prints plain lines, one per step end, host status change and
@@ -35,9 +43,10 @@ func NewApply(vt arguments.ViewType, view *View) Apply {
 type ApplyHuman struct {
 	*View
 	mu sync.Mutex
+	op string // "Apply" or "Rollback"
 }
 
-func (v *ApplyHuman) HelpPrompt() { v.View.HelpPrompt("apply") }
+func (v *ApplyHuman) HelpPrompt() { v.View.HelpPrompt(strings.ToLower(v.op)) }
 
 func (v *ApplyHuman) Event(e state.Event) {
 	v.mu.Lock()
@@ -70,8 +79,10 @@ func (v *ApplyHuman) Outcome(runID string, resumed bool, status state.RunStatus,
 	switch status {
 	case state.RunFinished:
 		fmt.Fprintf(v.stdout(), "\n%s Run %s finished.\n", st.bold("Apply complete!"), runID)
+	case state.RunRolledBack:
+		fmt.Fprintf(v.stdout(), "\n%s Run %s rolled back: %s.\n", st.bold("Rollback complete!"), runID, message)
 	default:
-		fmt.Fprintf(v.stdout(), "\n%s Run %s %s: %s\n", st.bold("Apply stopped."), runID, status, message)
+		fmt.Fprintf(v.stdout(), "\n%s Run %s %s: %s\n", st.bold(v.op+" stopped."), runID, status, message)
 	}
 	if len(failed) > 0 {
 		sort.Strings(failed)
