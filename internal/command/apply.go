@@ -4,7 +4,11 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/hashicorp/cli"
 	"github.com/posener/complete"
@@ -12,6 +16,7 @@ import (
 	"github.com/escalator-nfv/escalator/internal/command/arguments"
 	"github.com/escalator-nfv/escalator/internal/command/views"
 	"github.com/escalator-nfv/escalator/internal/plans"
+	"github.com/escalator-nfv/escalator/internal/report"
 	"github.com/escalator-nfv/escalator/internal/session"
 	"github.com/escalator-nfv/escalator/internal/state"
 )
@@ -65,7 +70,7 @@ func (c *ApplyCommand) Run(rawArgs []string) int {
 		view.Errors([]error{err})
 		return ExitError
 	}
-	opts := session.ApplyOptions{PlanPath: args.PlanFile, Parallelism: args.Parallelism, Observe: view.Event}
+	opts := session.ApplyOptions{PlanPath: args.PlanFile, Parallelism: args.Parallelism, Start: view.Start, Observe: view.Event}
 	pending := session.PendingRun(st)
 	switch {
 	case args.PlanFile != "":
@@ -197,29 +202,67 @@ func (c *StatusCommand) Run(rawArgs []string) int {
 		return ExitError
 	}
 	defer b.Close()
-	st, err := state.Load(pluginlessContext(), b)
-	if err != nil {
-		view.Errors([]error{err})
-		return ExitError
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var plan *plans.File
+	for {
+		// A status read needs no lock: the summary is replaced atomically
+		// and the journal is append-only, so Load sees a consistent prefix.
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		st, err := state.Load(rctx, b)
+		var rep *report.Report
+		if err == nil && st != nil && st.Run != nil {
+			if plan == nil || plan.Plan == nil {
+				// The plan copy may be missing (an older run); the report
+				// then shows what the state knows.
+				plan, _ = session.RunPlan(cfg, st.Run.ID)
+			}
+			j, _ := b.ReadJournal(rctx, st.Run.ID)
+			var p *plans.Plan
+			if plan != nil {
+				p = plan.Plan
+			}
+			rep = report.Build(st, p, j, time.Now())
+		}
+		cancel()
+		if err != nil {
+			view.Errors([]error{err})
+			return ExitError
+		}
+		view.Status(st, rep, args.Watch)
+		if !args.Watch || st == nil || st.Run == nil || st.Run.Status != state.RunRunning {
+			return ExitOK
+		}
+		select {
+		case <-ctx.Done():
+			return ExitOK
+		case <-time.After(args.Interval):
+		}
 	}
-	view.Status(st)
-	return ExitOK
 }
 
 func (c *StatusCommand) Help() string {
 	return strings.TrimSpace(`
-Usage: escalator [global options] status [-json] [-no-color]
+Usage: escalator [global options] status [-json] [-no-color] [-watch] [-interval=D]
 
-  Shows the last run of the campaign in the current directory and every
-  host it touched: status, versions as last recorded, the running step or
-  the last error. The state is brought up to date from the journal first,
-  so status is exact even while an apply runs or after a crash.
+  Shows the last run of the campaign in the current directory: its totals,
+  a table per availability zone and per component, and a row per host of
+  its plan (zone, wave, status, versions now and target, elapsed against
+  expected time, the running step or the last error), then its latest
+  alerts. The state is brought up to date from the journal first, so
+  status is exact even while an apply runs or after a crash.
 
 Options:
 
-  -json      Print the state document.
+  -json        Print the state document, with the run's report under
+               "report".
 
-  -no-color  Print without color.
+  -watch       Redraw every interval until the run stops running (or
+               Ctrl-C). With -json, one document per line.
+
+  -interval=D  The -watch interval (default 2s).
+
+  -no-color    Print without color.
 `)
 }
 
@@ -228,5 +271,6 @@ func (c *StatusCommand) Synopsis() string { return "Show the run and the hosts i
 func (c *StatusCommand) AutocompleteArgs() complete.Predictor { return complete.PredictNothing }
 
 func (c *StatusCommand) AutocompleteFlags() complete.Flags {
-	return complete.Flags{"-json": complete.PredictNothing, "-no-color": complete.PredictNothing}
+	return complete.Flags{"-json": complete.PredictNothing, "-no-color": complete.PredictNothing,
+		"-watch": complete.PredictNothing, "-interval": complete.PredictAnything}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/escalator-nfv/escalator/internal/config"
@@ -163,4 +164,85 @@ func TestApplyRollbackHost(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestStatusTables: status shows the run's totals, a table per zone and
+// per component and a row per planned host; -watch of a run that is not
+// running prints once and returns; -json carries the report.
+func TestStatusTables(t *testing.T) {
+	dir := fastQuickstart(t)
+	inDir(t, dir, func() {
+		r := runStatus(t)
+		contains(t, "status before any run", r.stdout, "No run yet")
+		if r := runApply(t, "-auto-approve"); r.code != ExitOK {
+			t.Fatalf("apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		r = runStatus(t)
+		if r.code != ExitOK {
+			t.Fatalf("status: exit %d\n%s", r.code, r.stderr)
+		}
+		contains(t, "status", r.stdout, "finished", "hosts: 8 upgraded of 8; wave 8 of 8",
+			"ZONE", "az1   4      4 upgraded", "COMPONENT", "qemu          7.1.0 -> 7.2.0    8      8          0",
+			"HOST", "cmp-a4  az1   1     upgraded  qemu=7.2.0 nova_compute=27.1.0", "Alerts", "W_VNFM_NO_REPLY")
+		r = runStatus(t, "-watch", "-interval=100ms")
+		if r.code != ExitOK || strings.Count(r.stdout, "BY STATUS") != 1 {
+			t.Fatalf("status -watch of a finished run: exit %d\n%s", r.code, r.stdout)
+		}
+		var doc struct {
+			Run    *state.Run `json:"run"`
+			Report struct {
+				Totals struct {
+					Hosts int `json:"hosts"`
+					Waves int `json:"waves"`
+				} `json:"totals"`
+				Zones      []json.RawMessage `json:"zones"`
+				Components []json.RawMessage `json:"components"`
+			} `json:"report"`
+		}
+		r = runStatus(t, "-json")
+		if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc.Run == nil || doc.Report.Totals.Hosts != 8 || doc.Report.Totals.Waves != 8 || len(doc.Report.Zones) != 2 || len(doc.Report.Components) != 2 {
+			t.Errorf("status -json: %s", r.stdout)
+		}
+	})
+}
+
+// TestApplyLogCodes: with -log-level=info the log has a line per journal
+// event with the run id, the object and the code.
+func TestApplyLogCodes(t *testing.T) {
+	t.Setenv("ESCALATOR_LOG", "")
+	t.Setenv("ESCALATOR_LOG_FORMAT", "")
+	dir := fastQuickstart(t)
+	main := filepath.Join(dir, "main.hcl")
+	src, _ := os.ReadFile(main)
+	src = bytes.Replace(src, []byte("time_scale = 0"), []byte("time_scale = 0\n  fault {\n    action = \"upgrade\"\n    host   = \"cmp-a4\"\n    mode   = \"fail\"\n    times  = 1\n  }"), 1)
+	if err := os.WriteFile(main, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	streams, stdout, stderr := testStreams("")
+	if code := Main([]string{"-log-level=info", "-log-format=json", "apply", "-auto-approve"}, streams); code != ExitError {
+		t.Fatalf("apply with a failing upgrade: exit %d\n%s", code, stdout)
+	}
+	var failed, halted bool
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		var l map[string]any
+		if json.Unmarshal([]byte(line), &l) != nil || l["@module"] != "run" {
+			continue
+		}
+		if l["run"] == "" || l["seq"] == nil {
+			t.Errorf("log line without run or seq: %s", line)
+		}
+		if l["event"] == "step_finished" && l["code"] == state.CodeStepFailed && l["host"] == "cmp-a4" && l["step"] != nil {
+			failed = true
+		}
+		if l["event"] == "run_halted" && l["code"] == state.CodeHalted {
+			halted = true
+		}
+	}
+	if !failed || !halted {
+		t.Errorf("log lacks the failed step or the halt with their codes:\n%s", stderr)
+	}
 }

@@ -1,7 +1,6 @@
 package command
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -29,6 +28,8 @@ const (
 //
 //	-chdir=DIR                 switch to DIR first (the process's working
 //	                           directory changes, as in terraform)
+//	-log-level=LEVEL           the log's level (as ESCALATOR_LOG)
+//	-log-format=text|json      the log's format (as ESCALATOR_LOG_FORMAT)
 //	-help, -h                  general help, or a command's help after it
 //	-version, -v               the same as the version command
 //	-install-autocomplete      install shell completion (bash, zsh, fish)
@@ -37,11 +38,16 @@ const (
 // -help anywhere in a command's arguments shows that command's help and
 // exits 0 (hashicorp/cli handles it before the command runs).
 func Main(args []string, streams *views.Streams) int {
+	args, logErr := extractLogOptions(args)
 	logging.Setup(streams.Stderr)
 	// The last safety net against orphan plugin processes: whatever path
 	// a command takes out of here, its plugins end with it.
 	defer pluginhost.CleanupClients()
 	base := views.NewView(streams)
+	if logErr != nil {
+		base.Errors([]error{logErr})
+		return ExitError
+	}
 
 	dir, args, err := extractChdir(args)
 	if err != nil {
@@ -72,7 +78,9 @@ func Main(args []string, streams *views.Streams) int {
 		AutocompleteInstall:   autocompleteInstall,
 		AutocompleteUninstall: autocompleteUninstall,
 		AutocompleteGlobalFlags: complete.Flags{
-			"-chdir": complete.PredictDirs("*"),
+			"-chdir":      complete.PredictDirs("*"),
+			"-log-level":  complete.PredictSet(logging.Levels...),
+			"-log-format": complete.PredictSet("text", "json"),
 		},
 	}
 
@@ -84,7 +92,7 @@ func Main(args []string, streams *views.Streams) int {
 		switch {
 		case name == "" && !runner.IsHelp() && !hasAutocompleteFlag(args):
 			if bad := topFlags(args); len(bad) > 0 {
-				base.Errors([]error{fmt.Errorf("unknown global option %s; global options are -chdir=DIR, -help, -version, -%s and -%s",
+				base.Errors([]error{fmt.Errorf("unknown global option %s; global options are -chdir=DIR, -log-level=LEVEL, -log-format=FORMAT, -help, -version, -%s and -%s",
 					bad[0], autocompleteInstall, autocompleteUninstall)})
 			}
 			fmt.Fprintln(streams.Stderr, helpFunc(commands))
@@ -108,27 +116,55 @@ func Main(args []string, streams *views.Streams) int {
 // extractChdir removes the -chdir=DIR option from the global options (those
 // before the command) and returns DIR, or "" if there is none.
 func extractChdir(args []string) (string, []string, error) {
-	dir, pos := "", -1
+	return extractGlobal(args, "chdir", "a directory, like -chdir=examples/quickstart")
+}
+
+// extractGlobal removes the global option -name=VALUE from the options
+// before the command and returns its value ("" when absent).
+func extractGlobal(args []string, name, example string) (string, []string, error) {
+	val, pos := "", -1
 	for i, arg := range args {
 		if !strings.HasPrefix(arg, "-") || arg == "--" {
 			break // the command: what follows is its own
 		}
-		name, value, hasValue := strings.Cut(strings.TrimPrefix(arg, "-"), "=")
-		if name != "chdir" && name != "-chdir" {
+		n, value, hasValue := strings.Cut(strings.TrimPrefix(arg, "-"), "=")
+		if n != name && n != "-"+name {
 			continue
 		}
 		if !hasValue || value == "" {
-			return "", args, errors.New("invalid -chdir option: it needs an equals sign and a directory, like -chdir=examples/quickstart")
+			return "", args, fmt.Errorf("invalid -%s option: it needs an equals sign and %s", name, example)
 		}
 		if pos >= 0 {
-			return "", args, errors.New("invalid -chdir option: it may be given only once")
+			return "", args, fmt.Errorf("invalid -%s option: it may be given only once", name)
 		}
-		dir, pos = value, i
+		val, pos = value, i
 	}
 	if pos < 0 {
 		return "", args, nil
 	}
-	return dir, slices.Delete(slices.Clone(args), pos, pos+1), nil
+	return val, slices.Delete(slices.Clone(args), pos, pos+1), nil
+}
+
+// extractLogOptions applies the global options -log-level and -log-format
+// by setting the environment variables the log reads, so that provider
+// plugins, which inherit the environment, log alike.
+func extractLogOptions(args []string) ([]string, error) {
+	for _, o := range []struct{ name, env, example string }{
+		{"log-level", logging.EnvLevel, "a level (" + strings.Join(logging.Levels, ", ") + "), like -log-level=info"},
+		{"log-format", logging.EnvFormat, "text or json, like -log-format=json"},
+	} {
+		v, rest, err := extractGlobal(args, o.name, o.example)
+		if err != nil {
+			return args, err
+		}
+		if v != "" {
+			if err := os.Setenv(o.env, v); err != nil {
+				return args, fmt.Errorf("-%s: %w", o.name, err)
+			}
+		}
+		args = rest
+	}
+	return args, nil
 }
 
 // topFlags returns the options before the command that Main does not know.
@@ -202,6 +238,8 @@ Commands:
 	b.WriteString("\nGlobal options (before the command):\n")
 	for _, o := range [][2]string{
 		{"-chdir=DIR", "Switch to directory DIR before running the command."},
+		{"-log-level=LEVEL", "Log at LEVEL: trace, debug, info, warn (default), error, off."},
+		{"-log-format=FORMAT", "Log as text (default) or json lines."},
 		{"-help", "Show this help; after a command, show its help."},
 		{"-version", `The same as the "version" command.`},
 		{"-" + autocompleteInstall, "Install shell completion (bash, zsh, fish)."},

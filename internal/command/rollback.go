@@ -75,7 +75,7 @@ func (c *RollbackCommand) Run(rawArgs []string) int {
 			return ExitError
 		}
 	}
-	res, ds := s.Rollback(ctx, backend, lock, session.RollbackOptions{Restore: args.Restore, AllowCold: args.AllowCold, Parallelism: args.Parallelism, Observe: view.Event})
+	res, ds := s.Rollback(ctx, backend, lock, session.RollbackOptions{Restore: args.Restore, AllowCold: args.AllowCold, Parallelism: args.Parallelism, Start: view.Start, Observe: view.Event})
 	if res != nil && res.Outcome != nil {
 		view.Outcome(res.RunID, true, res.Outcome.Status, res.Outcome.Message, res.Outcome.Failed)
 	}

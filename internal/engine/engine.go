@@ -297,7 +297,7 @@ func (e *Engine) onFailure(ctx context.Context, r *config.Rollout, rp *plans.Rol
 		}
 		return nil
 	default: // halt
-		_ = e.record(ctx, state.Event{Kind: state.KindHostStatus, Host: hv.Host, Status: string(state.HostInMaintenance), Error: cause.Error(), Code: "E_STEP_FAILED"})
+		_ = e.record(ctx, state.Event{Kind: state.KindHostStatus, Host: hv.Host, Status: string(state.HostInMaintenance), Error: cause.Error(), Code: state.CodeStepFailed})
 		return &haltError{msg: fmt.Sprintf("host %s failed: %v. It is left in maintenance for you to look at (on_failure halt); fix the cause and run escalator apply again, or escalator rollback", hv.Host, cause)}
 	}
 }

@@ -167,7 +167,7 @@ func (e *Engine) migrate(ctx context.Context, r *config.Rollout, hv *plans.HostV
 			return fmt.Errorf("migrate %s to %s: %w; no other destination: %v", m.Instance, m.To, err, perr)
 		}
 		req.Destination = to
-		_ = e.record(ctx, state.Event{Kind: state.KindAlert, StepID: retry, Host: hv.Host, Code: CodeDestinationRepicked,
+		_ = e.record(ctx, state.Event{Kind: state.KindAlert, StepID: retry, Host: hv.Host, Code: state.CodeDestinationRepicked,
 			Message: fmt.Sprintf("migration of %s to %s failed (%v); trying %s, picked from the live cloud", m.Instance, m.To, err, to),
 			Data:    map[string]string{DataDestination: to}})
 		e.setStepData(retry, to)
@@ -179,11 +179,8 @@ func (e *Engine) migrate(ctx context.Context, r *config.Rollout, hv *plans.HostV
 }
 
 // DataDestination is the Data key of a re-picked destination, in the
-// alert coded CodeDestinationRepicked.
-const (
-	DataDestination         = "destination"
-	CodeDestinationRepicked = "W_DESTINATION_REPICKED"
-)
+// alert coded state.CodeDestinationRepicked.
+const DataDestination = "destination"
 
 // rollbackHost reverses a host's upgrades in reverse order and puts it back
 // in service. Rollback steps have ids of their own, so a resumed rollback
@@ -252,7 +249,7 @@ func (e *Engine) rollbackHost(ctx context.Context, r *config.Rollout, w *plans.W
 			req = sdk.ExecuteActionRequest{Kind: sdk.ActionRestore, Host: hv.Host, Component: ch.Component, FromVersion: ch.From, ToVersion: ch.To, BackupID: backup, Settings: e.settings(ch.Component)}
 			id = rid("restore", ch.Component)
 		} else if restore {
-			_ = e.record(ctx, state.Event{Kind: state.KindAlert, StepID: id, Host: hv.Host, Component: ch.Component, Code: "W_NO_BACKUP",
+			_ = e.record(ctx, state.Event{Kind: state.KindAlert, StepID: id, Host: hv.Host, Component: ch.Component, Code: state.CodeNoBackup,
 				Message: fmt.Sprintf("%s on %s has no backup to restore; it is rolled back to %s instead", ch.Component, hv.Host, ch.From)})
 		}
 		if err := e.action(ctx, id, hv, ch.Component, stepTimeout(ch.ExpectedDuration), req, ch.Provider); err != nil {
@@ -288,7 +285,7 @@ func (e *Engine) exec(ctx context.Context, provider string, timeout time.Duratio
 	defer cancel()
 	alert := time.AfterFunc(timeout/3, func() {
 		_ = e.record(context.WithoutCancel(ctx), state.Event{Kind: state.KindAlert, StepID: req.ID, Host: req.Host, Component: req.Component,
-			Message: fmt.Sprintf("step %s runs past its expected duration (%s); it fails at %s", req.ID, timeout/3, timeout), Code: "W_STEP_SLOW"})
+			Message: fmt.Sprintf("step %s runs past its expected duration (%s); it fails at %s", req.ID, timeout/3, timeout), Code: state.CodeStepSlow})
 	})
 	defer alert.Stop()
 	resp, err := ex.Execute(ctx, req, nil)
@@ -322,9 +319,9 @@ func (e *Engine) step(ctx context.Context, id, host, component, action string, f
 	err := fn(ctx)
 	ev := state.Event{Kind: state.KindStepFinished, StepID: id, Host: host, Component: component, Action: action, Status: string(state.StepOK)}
 	if err != nil {
-		ev.Status, ev.Error, ev.Code = string(state.StepFailed), err.Error(), "E_STEP_FAILED"
+		ev.Status, ev.Error, ev.Code = string(state.StepFailed), err.Error(), state.CodeStepFailed
 		if ctx.Err() != nil {
-			ev.Status, ev.Code = string(state.StepCancelled), "E_CANCELLED"
+			ev.Status, ev.Code = string(state.StepCancelled), state.CodeCancelled
 		}
 	}
 	// The end is recorded even when ctx is done, so a cancelled step reads
@@ -553,8 +550,8 @@ func (e *Engine) tell(ctx context.Context, id, host string, n plans.Notification
 		}
 		err := e.Notifier.Notify(ctx, n, msg)
 		if errors.Is(err, ErrNoReply) && n.OnTimeout == config.OnTimeoutProceed {
-			_ = e.record(ctx, state.Event{Kind: state.KindAlert, StepID: id, Code: "W_VNFM_NO_REPLY",
-				Message: fmt.Sprintf("VNF manager %q did not reply within %s; proceeding (on_timeout = \"proceed\")", n.Notify, n.ReplyTimeout)})
+			_ = e.record(ctx, state.Event{Kind: state.KindAlert, StepID: id, Code: state.CodeVNFMNoReply,
+				Message: fmt.Sprintf("VNF manager %q gave no reply (%v; reply_timeout %s); proceeding (on_timeout = \"proceed\")", n.Notify, err, n.ReplyTimeout)})
 			return nil
 		}
 		return err

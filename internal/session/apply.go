@@ -9,10 +9,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/escalator-nfv/escalator/internal/config"
 	"github.com/escalator-nfv/escalator/internal/diags"
 	"github.com/escalator-nfv/escalator/internal/engine"
+	"github.com/escalator-nfv/escalator/internal/logging"
 	"github.com/escalator-nfv/escalator/internal/notify"
 	"github.com/escalator-nfv/escalator/internal/plans"
 	"github.com/escalator-nfv/escalator/internal/pluginhost"
@@ -45,7 +49,11 @@ type ApplyOptions struct {
 	// PlanPath is where Plan came from, for the journal ("" when fresh).
 	PlanPath    string
 	Parallelism int
-	Observe     func(state.Event)
+	// Start, when set, is told the run and its plan before anything runs.
+	Start func(runID string, p *plans.Plan)
+	// Observe, when set, is told of every event as recorded (with its
+	// sequence number).
+	Observe func(state.Event)
 }
 
 // ApplyResult is how an apply ended.
@@ -77,7 +85,7 @@ func (s *Session) Apply(ctx context.Context, b state.Backend, lock state.Lock, o
 	if err != nil {
 		return nil, ds.Append(err)
 	}
-	rec := &recorder{b: b, lock: lock}
+	rec := &recorder{b: b, lock: lock, observe: opts.Observe}
 	res := &ApplyResult{}
 	var plan *plans.File
 	var journal *state.Journal
@@ -94,6 +102,9 @@ func (s *Session) Apply(ctx context.Context, b state.Backend, lock state.Lock, o
 		if journal, err = b.ReadJournal(ctx, run.ID); err != nil {
 			return nil, ds.Append(err)
 		}
+		if opts.Start != nil {
+			opts.Start(run.ID, plan.Plan)
+		}
 		if err := rec.Record(ctx, state.Event{RunID: run.ID, Kind: state.KindRunResumed}); err != nil {
 			return nil, ds.Append(err)
 		}
@@ -109,13 +120,16 @@ func (s *Session) Apply(ctx context.Context, b state.Backend, lock state.Lock, o
 		if err := plans.Write(planCopyPath(b, s.Config, res.RunID), plan); err != nil {
 			return nil, ds.Append(err)
 		}
+		if opts.Start != nil {
+			opts.Start(res.RunID, plan.Plan)
+		}
 		if err := rec.Record(ctx, state.Event{RunID: res.RunID, Kind: state.KindRunStarted, Data: map[string]string{
 			state.DataPlanDigest: planDigest(plan), state.DataPlanPath: opts.PlanPath,
 		}}); err != nil {
 			return nil, ds.Append(err)
 		}
 	}
-	eng := s.newEngine(res.RunID, plan.Plan, journal, rec, opts.Parallelism, opts.Observe)
+	eng := s.newEngine(res.RunID, plan.Plan, journal, rec, opts.Parallelism)
 	out, err := eng.Run(ctx)
 	res.Outcome = out
 	return res, s.finish(ctx, b, lock, rec, res.RunID, out, err, state.KindRunFinished, ds)
@@ -129,14 +143,17 @@ func (s *Session) finish(ctx context.Context, b state.Backend, lock state.Lock, 
 	end := state.Event{RunID: runID, Kind: done}
 	switch {
 	case err != nil:
-		end.Kind, end.Error, end.Code = state.KindRunHalted, err.Error(), "E_INTERRUPTED"
+		end.Kind, end.Error, end.Code = state.KindRunHalted, err.Error(), state.CodeInterrupted
 		again := "escalator apply"
 		if done == state.KindRunRolledBack {
 			again = "escalator rollback"
 		}
 		ds = ds.Append(fmt.Errorf("run %s stopped: %w. Run %s again to continue it", runID, err, again))
 	case out.Status == state.RunHalted:
-		end.Kind, end.Message = state.KindRunHalted, out.Message
+		end.Kind, end.Message, end.Code = state.KindRunHalted, out.Message, state.CodeHalted
+		if out.Paused {
+			end.Code = state.CodeCanaryPaused
+		}
 	}
 	if rerr := rec.Record(ctx, end); rerr != nil {
 		ds = ds.Append(rerr)
@@ -152,14 +169,14 @@ func (s *Session) finish(ctx context.Context, b state.Backend, lock state.Lock, 
 // newEngine makes the engine of a run, with what its journal (nil for a
 // new run) says was done: finished and started steps, re-picked
 // destinations, backups.
-func (s *Session) newEngine(runID string, plan *plans.Plan, j *state.Journal, rec engine.Recorder, parallelism int, observe func(state.Event)) *engine.Engine {
+func (s *Session) newEngine(runID string, plan *plans.Plan, j *state.Journal, rec engine.Recorder, parallelism int) *engine.Engine {
 	execs := map[string]engine.Executor{}
 	for _, name := range s.Providers.Names() {
 		execs[name] = executor{s.Providers.Provider(name)}
 	}
 	eng := &engine.Engine{
 		RunID: runID, Plan: plan, Config: s.Config, Executors: execs, Recorder: rec,
-		Notifier: &notify.Webhook{Config: s.Config}, Placer: &placer{s: s}, Parallelism: parallelism, Observe: observe,
+		Notifier: &notify.Webhook{Config: s.Config}, Placer: &placer{s: s}, Parallelism: parallelism,
 		Done: map[string]bool{}, Started: map[string]bool{}, Repicked: map[string]string{}, Backups: map[string]map[string]string{},
 	}
 	if j == nil {
@@ -171,7 +188,7 @@ func (s *Session) newEngine(runID string, plan *plans.Plan, j *state.Journal, re
 			eng.Started[e.StepID] = true
 		case e.Kind == state.KindStepFinished && e.Status == string(state.StepOK):
 			eng.Done[e.StepID] = true
-		case e.Kind == state.KindAlert && e.Code == engine.CodeDestinationRepicked && e.Data[engine.DataDestination] != "":
+		case e.Kind == state.KindAlert && e.Code == state.CodeDestinationRepicked && e.Data[engine.DataDestination] != "":
 			eng.Repicked[e.StepID] = e.Data[engine.DataDestination]
 		case e.Kind == state.KindBackupRecorded && e.Data[state.DataBackupID] != "":
 			if eng.Backups[e.Host] == nil {
@@ -195,6 +212,11 @@ func planCopyPath(_ state.Backend, cfg *config.Config, runID string) string {
 	return filepath.Join(dir, runID+".json")
 }
 
+// RunPlan reads the plan a run carries out (its copy next to the state).
+func RunPlan(cfg *config.Config, runID string) (*plans.File, error) {
+	return plans.Read(planCopyPath(nil, cfg, runID))
+}
+
 // PlanDigest identifies a plan, to tell whether a saved plan is the one an
 // unfinished run carries out.
 func PlanDigest(f *plans.File) string { return planDigest(f) }
@@ -205,15 +227,53 @@ func planDigest(f *plans.File) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// recorder appends events to the journal under the lock.
+// recorder appends events to the journal under the lock, and shows them
+// as recorded.
 type recorder struct {
-	b    state.Backend
-	lock state.Lock
+	b       state.Backend
+	lock    state.Lock
+	observe func(state.Event)
+	// log gets a line per event (website/docs/codes.md).
+	log hclog.Logger
 }
 
 func (r *recorder) Record(ctx context.Context, evs ...state.Event) error {
-	_, err := r.b.AppendJournal(ctx, r.lock, evs...)
-	return err
+	recorded, err := r.b.AppendJournal(ctx, r.lock, evs...)
+	if err != nil {
+		return err
+	}
+	for _, e := range recorded {
+		if r.log == nil {
+			r.log = logging.Named("run")
+		}
+		logEvent(r.log, e)
+		if r.observe != nil {
+			r.observe(e)
+		}
+	}
+	return nil
+}
+
+// logEvent writes e as a log line: step starts at debug, the rest at
+// info, so that the default level (warn) leaves a terminal run to its
+// view, and -log-level=info gives the whole run with codes.
+func logEvent(l hclog.Logger, e state.Event) {
+	args := []any{"run", e.RunID, "seq", e.Seq, "event", string(e.Kind)}
+	for _, kv := range [][2]string{{"host", e.Host}, {"component", e.Component}, {"step", e.StepID}, {"action", e.Action},
+		{"status", e.Status}, {"code", e.Code}, {"error", e.Error}} {
+		if kv[1] != "" {
+			args = append(args, kv[0], kv[1])
+		}
+	}
+	msg := strings.ReplaceAll(string(e.Kind), "_", " ")
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	if e.Kind == state.KindStepStarted {
+		l.Debug(msg, args...)
+		return
+	}
+	l.Info(msg, args...)
 }
 
 // executor adapts a plugin to the engine.

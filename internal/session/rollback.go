@@ -20,7 +20,9 @@ type RollbackOptions struct {
 	// AllowCold allows cold migrations where no live one can be done.
 	AllowCold   bool
 	Parallelism int
-	Observe     func(state.Event)
+	// Start and Observe are as in ApplyOptions.
+	Start   func(runID string, p *plans.Plan)
+	Observe func(state.Event)
 }
 
 // RollbackTarget returns the run escalator rollback would reverse, or an
@@ -57,11 +59,14 @@ func (s *Session) Rollback(ctx context.Context, b state.Backend, lock state.Lock
 	if err != nil {
 		return nil, ds.Append(err)
 	}
-	rec := &recorder{b: b, lock: lock}
+	rec := &recorder{b: b, lock: lock, observe: opts.Observe}
+	if opts.Start != nil {
+		opts.Start(run.ID, f.Plan)
+	}
 	if err := rec.Record(ctx, state.Event{RunID: run.ID, Kind: state.KindRunResumed, Action: state.ActionRollback}); err != nil {
 		return nil, ds.Append(err)
 	}
-	eng := s.newEngine(run.ID, f.Plan, j, rec, opts.Parallelism, opts.Observe)
+	eng := s.newEngine(run.ID, f.Plan, j, rec, opts.Parallelism)
 	eng.AllowCold = opts.AllowCold
 	out, err := eng.Rollback(ctx, opts.Restore)
 	res := &ApplyResult{RunID: run.ID, Resumed: true, Outcome: out}

@@ -1,6 +1,9 @@
 package arguments
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Apply is the parsed command line of "escalator apply".
 type Apply struct {
@@ -52,17 +55,25 @@ func ParseApply(args []string) (*Apply, []error) {
 type Status struct {
 	ViewType ViewType
 	NoColor  bool
+	// Watch redraws every Interval until the run stops.
+	Watch    bool
+	Interval time.Duration
 }
 
-// ParseStatus parses "escalator status [-json] [-no-color]".
+// ParseStatus parses "escalator status [-json] [-no-color] [-watch] [-interval=D]".
 func ParseStatus(args []string) (*Status, []error) {
 	s := &Status{}
 	var json bool
 	f := newFlagSet("status")
 	f.BoolVar(&json, "json", false, "JSON")
 	f.BoolVar(&s.NoColor, "no-color", false, "no color")
+	f.BoolVar(&s.Watch, "watch", false, "redraw until the run stops")
+	f.DurationVar(&s.Interval, "interval", 2*time.Second, "redraw interval")
 	if err := parseFlags(f, args); err != nil {
 		return s, []error{err}
+	}
+	if s.Interval < 100*time.Millisecond {
+		return s, []error{fmt.Errorf("invalid -interval=%s: it must be at least 100ms", s.Interval)}
 	}
 	s.ViewType = viewType(json)
 	if extra := f.Args(); len(extra) > 0 {

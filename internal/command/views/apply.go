@@ -3,18 +3,23 @@ package views
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/escalator-nfv/escalator/internal/command/arguments"
 	"github.com/escalator-nfv/escalator/internal/diags"
+	"github.com/escalator-nfv/escalator/internal/plans"
 	"github.com/escalator-nfv/escalator/internal/state"
 )
 
 // Apply is the view of "escalator apply": a line per finished step (or a
 // JSON line per event), and the outcome.
 type Apply interface {
+	// Start tells the view the plan being carried out (for totals).
+	Start(runID string, p *plans.Plan)
 	Event(e state.Event)
 	Outcome(runID string, resumed bool, status state.RunStatus, message string, failed []string)
 	Diagnostics(ds diags.Diagnostics, files diags.Files)
@@ -39,11 +44,54 @@ func NewRollback(vt arguments.ViewType, view *View) Apply {
 }
 
 // ApplyHuman prints plain lines, one per step end, host status change and
-// alert, so that a log of an apply reads as what happened, in order.
+// alert, so that a log of an apply reads as what happened, in order. On a
+// terminal it also keeps a live progress block under those lines (see
+// progress.go).
 type ApplyHuman struct {
 	*View
 	mu sync.Mutex
 	op string // "Apply" or "Rollback"
+	// live is the progress block, on a terminal only.
+	live *progress
+}
+
+func (v *ApplyHuman) Start(runID string, p *plans.Plan) {
+	if !v.streams.Terminal {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.live = newProgress(p, time.Now)
+	v.live.run(func() {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		v.redraw(nil)
+	})
+}
+
+// redraw replaces the progress block with lines (kept above it) and the
+// block again. Called with mu held.
+func (v *ApplyHuman) redraw(lines []string) {
+	w := v.stdout()
+	if v.live == nil {
+		for _, l := range lines {
+			fmt.Fprintln(w, l)
+		}
+		return
+	}
+	var b strings.Builder
+	if v.live.drawn > 0 {
+		fmt.Fprintf(&b, "\x1b[%dA\x1b[J", v.live.drawn)
+	}
+	for _, l := range lines {
+		b.WriteString(l + "\n")
+	}
+	block := v.live.render(styler{v.color()})
+	for _, l := range block {
+		b.WriteString(l + "\n")
+	}
+	v.live.drawn = len(block)
+	_, _ = io.WriteString(w, b.String())
 }
 
 func (v *ApplyHuman) HelpPrompt() { v.View.HelpPrompt(strings.ToLower(v.op)) }
@@ -52,6 +100,10 @@ func (v *ApplyHuman) Event(e state.Event) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	st := styler{v.color()}
+	if v.live != nil {
+		v.live.event(e)
+	}
+	var lines []string
 	switch e.Kind {
 	case state.KindStepFinished:
 		mark := "ok"
@@ -62,19 +114,43 @@ func (v *ApplyHuman) Event(e state.Event) {
 		if e.Error != "" {
 			line += ": " + e.Error
 		}
-		fmt.Fprintln(v.stdout(), line)
+		lines = append(lines, line)
 	case state.KindHostStatus:
-		fmt.Fprintf(v.stdout(), "%s %s\n", st.bold(e.Host), e.Status)
+		lines = append(lines, fmt.Sprintf("%s %s", st.bold(e.Host), e.Status))
 	case state.KindAlert:
-		fmt.Fprintf(v.stderr(), "%s %s\n", st.yellow("Alert:"), e.Message)
+		line := fmt.Sprintf("%s %s", st.yellow("Alert:"), e.Message)
+		if v.live == nil {
+			// Alerts go to stderr, except under the live block, which
+			// a line on another stream would break.
+			fmt.Fprintln(v.stderr(), line)
+			return
+		}
+		lines = append(lines, line)
 	case state.KindRunStarted:
-		fmt.Fprintf(v.stdout(), "Run %s started.\n", e.RunID)
+		lines = append(lines, fmt.Sprintf("Run %s started.", e.RunID))
 	case state.KindRunResumed:
-		fmt.Fprintf(v.stdout(), "Run %s resumed: finished steps are not run again.\n", e.RunID)
+		if e.Action == state.ActionRollback {
+			lines = append(lines, fmt.Sprintf("Run %s: rolling back; finished steps are not run again.", e.RunID))
+		} else {
+			lines = append(lines, fmt.Sprintf("Run %s resumed: finished steps are not run again.", e.RunID))
+		}
+	case state.KindStepStarted:
+		// Shown by the live block only.
+	default:
+		return
 	}
+	v.redraw(lines)
 }
 
 func (v *ApplyHuman) Outcome(runID string, resumed bool, status state.RunStatus, message string, failed []string) {
+	v.mu.Lock()
+	if v.live != nil {
+		// The last block stays, as the run's summary.
+		v.live.stop()
+		v.redraw(nil)
+		v.live = nil
+	}
+	v.mu.Unlock()
 	st := styler{v.color()}
 	switch status {
 	case state.RunFinished:
@@ -98,6 +174,8 @@ type ApplyJSON struct {
 }
 
 func (v *ApplyJSON) HelpPrompt() {}
+
+func (v *ApplyJSON) Start(runID string, p *plans.Plan) {}
 
 func (v *ApplyJSON) Event(e state.Event) {
 	v.mu.Lock()
@@ -124,77 +202,4 @@ func (v *ApplyJSON) Errors(errs []error) {
 		ds = ds.Append(err)
 	}
 	v.Diagnostics(ds, nil)
-}
-
-// Status is the view of "escalator status".
-type Status interface {
-	Status(st *state.State)
-	Errors(errs []error)
-	HelpPrompt()
-}
-
-// NewStatus returns the Status view for vt.
-func NewStatus(vt arguments.ViewType, view *View) Status {
-	if vt == arguments.ViewJSON {
-		return &StatusJSON{View: view}
-	}
-	return &StatusHuman{View: view}
-}
-
-// StatusHuman prints the run and a table of hosts.
-type StatusHuman struct{ *View }
-
-func (v *StatusHuman) HelpPrompt() { v.View.HelpPrompt("status") }
-
-func (v *StatusHuman) Status(st *state.State) {
-	if st == nil || st.Run == nil {
-		fmt.Fprintln(v.stdout(), "No run yet: escalator apply starts one.")
-		return
-	}
-	r := st.Run
-	fmt.Fprintf(v.stdout(), "Run %s: %s (started %s)\n", r.ID, r.Status, r.StartedAt.UTC().Format("2006-01-02 15:04:05Z"))
-	if r.Error != "" {
-		fmt.Fprintf(v.stdout(), "  %s\n", r.Error)
-	}
-	fmt.Fprintf(v.stdout(), "  steps: %d ok, %d failed, %d cancelled, %d running\n\n", r.Totals.StepsOK, r.Totals.StepsFailed, r.Totals.StepsCancelled,
-		r.Totals.StepsStarted-r.Totals.StepsOK-r.Totals.StepsFailed-r.Totals.StepsCancelled-r.Totals.StepsSkipped)
-	names := make([]string, 0, len(st.Hosts))
-	for n := range st.Hosts {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	fmt.Fprintf(v.stdout(), "%-28s %-15s %-45s %s\n", "HOST", "STATUS", "VERSIONS", "STEP / ERROR")
-	for _, n := range names {
-		h := st.Hosts[n]
-		var vs []string
-		for c, ver := range h.Versions {
-			vs = append(vs, c+"="+ver)
-		}
-		sort.Strings(vs)
-		note := h.Step
-		if h.Error != "" {
-			note = h.Error
-		}
-		fmt.Fprintf(v.stdout(), "%-28s %-15s %-45s %s\n", n, h.Status, strings.Join(vs, " "), note)
-	}
-}
-
-// StatusJSON prints the state document.
-type StatusJSON struct{ *View }
-
-func (v *StatusJSON) HelpPrompt() {}
-
-func (v *StatusJSON) Status(st *state.State) {
-	if st == nil {
-		st = state.New()
-	}
-	b, _ := json.MarshalIndent(st, "", "  ")
-	_, _ = v.stdout().Write(append(b, '\n'))
-}
-
-func (v *StatusJSON) Errors(errs []error) {
-	for _, err := range errs {
-		b, _ := json.Marshal(map[string]string{"severity": "error", "summary": err.Error()})
-		_, _ = v.stderr().Write(append(b, '\n'))
-	}
 }

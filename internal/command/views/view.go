@@ -28,17 +28,21 @@ type Streams struct {
 	// StdStreams sets it when Stderr is a terminal and NO_COLOR is unset;
 	// a command's -no-color flag turns it off for that run.
 	Color bool
+	// Terminal is set when Stdout is a terminal: views may then redraw
+	// (apply's live progress, status -watch).
+	Terminal bool
 }
 
 // StdStreams returns the process's standard streams.
 func StdStreams() *Streams {
 	_, noColor := os.LookupEnv("NO_COLOR")
-	fd := os.Stderr.Fd()
+	fd, out := os.Stderr.Fd(), os.Stdout.Fd()
 	return &Streams{
-		Stdin:  os.Stdin,
-		Stdout: os.Stdout,
-		Stderr: os.Stderr,
-		Color:  !noColor && (isatty.IsTerminal(fd) || isatty.IsCygwinTerminal(fd)),
+		Stdin:    os.Stdin,
+		Stdout:   os.Stdout,
+		Stderr:   os.Stderr,
+		Color:    !noColor && (isatty.IsTerminal(fd) || isatty.IsCygwinTerminal(fd)),
+		Terminal: isatty.IsTerminal(out) || isatty.IsCygwinTerminal(out),
 	}
 }
 

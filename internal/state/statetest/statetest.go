@@ -71,7 +71,7 @@ func Step(run, step, host string, status state.StepStatus) (state.Event, state.E
 	f := s
 	f.Kind, f.Status = state.KindStepFinished, string(status)
 	if status == state.StepFailed {
-		f.Error, f.Code = "apt-get exited with status 100", "E_UPGRADE"
+		f.Error, f.Code = "apt-get exited with status 100", state.CodeStepFailed
 	}
 	return s, f
 }
@@ -233,11 +233,11 @@ func testWritesNeedTheLock(t *testing.T, open func() state.Backend) {
 func SampleState() *state.State {
 	s := state.New()
 	s.Run = &state.Run{ID: "20260612T101530.123Z-9f86d081", Status: state.RunHalted, PlanDigest: "sha256:p", PlanPath: "plan.bin",
-		StartedAt: Time, UpdatedAt: Time.Add(time.Minute), EndedAt: Time.Add(time.Minute), LastSeq: 42, Error: "host c1 failed", Code: "E_HALT",
+		StartedAt: Time, UpdatedAt: Time.Add(time.Minute), EndedAt: Time.Add(time.Minute), LastSeq: 42, Error: "host c1 failed", Code: state.CodeHalted,
 		Totals: state.Totals{Hosts: 2, HostsByStatus: map[state.HostStatus]int{state.HostUpgraded: 1, state.HostInMaintenance: 1}, StepsStarted: 5, StepsOK: 4, StepsFailed: 1}}
 	s.Hosts["c1"] = &state.Host{Status: state.HostInMaintenance, Versions: map[string]string{"nova": "27.1"}, Original: map[string]string{"nova": "26.2"},
 		Step: "compute/c1/upgrade/nova", Backups: []state.Backup{{ID: "bk-1", Name: "nova_db", Component: "nova", Time: Time}},
-		Run: s.Run.ID, Error: "apt-get exited with status 100", Code: "E_UPGRADE", UpdatedAt: Time}
+		Run: s.Run.ID, Error: "apt-get exited with status 100", Code: state.CodeStepFailed, UpdatedAt: Time}
 	s.Hosts["c2"] = &state.Host{Status: state.HostUpgraded, Versions: map[string]string{"nova": "27.1"}, Run: s.Run.ID, UpdatedAt: Time}
 	return s
 }
