@@ -71,6 +71,18 @@ func (c *ApplyCommand) Run(rawArgs []string) int {
 		return ExitError
 	}
 	opts := session.ApplyOptions{PlanPath: args.PlanFile, Parallelism: args.Parallelism, Start: view.Start, Observe: view.Event}
+	if args.Listen.Listen != "" {
+		a, err := startAPI(s.Config, backend, args.Listen)
+		if err != nil {
+			view.Errors([]error{err})
+			return ExitError
+		}
+		defer a.Shutdown()
+		fmt.Fprintf(c.Streams.Stderr, "Serving the API and dashboard on %s during the apply.\n", a.URL())
+		// With an API to approve it, a canary pause waits in this
+		// process instead of ending it.
+		opts.WaitCanary = true
+	}
 	pending := session.PendingRun(st)
 	switch {
 	case args.PlanFile != "":
@@ -160,6 +172,12 @@ Options:
   -no-color         Print without color.
 
   -var, -var-file   Variable values when no plan file is given.
+
+  -listen=HOST:PORT Serve the HTTP API and the dashboard during the apply
+                    (as escalator serve; with -tls-cert, -tls-key,
+                    -tokens, -allow-insecure-listen). A canary that pauses
+                    then waits for an approval through the API instead of
+                    ending the apply.
 `)
 }
 
@@ -170,7 +188,9 @@ func (c *ApplyCommand) AutocompleteArgs() complete.Predictor { return complete.P
 func (c *ApplyCommand) AutocompleteFlags() complete.Flags {
 	return complete.Flags{"-auto-approve": complete.PredictNothing, "-parallelism": complete.PredictAnything,
 		"-json": complete.PredictNothing, "-no-color": complete.PredictNothing,
-		"-var": complete.PredictAnything, "-var-file": complete.PredictFiles("*.hclvars")}
+		"-var": complete.PredictAnything, "-var-file": complete.PredictFiles("*.hclvars"),
+		"-listen": complete.PredictAnything, "-tls-cert": complete.PredictFiles("*"), "-tls-key": complete.PredictFiles("*"),
+		"-tokens": complete.PredictFiles("*.json"), "-allow-insecure-listen": complete.PredictNothing}
 }
 
 // StatusCommand is "escalator status".

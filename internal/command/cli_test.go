@@ -204,7 +204,7 @@ func TestMainAutocomplete(t *testing.T) {
 		line string
 		want []string
 	}{
-		{"escalator ", []string{"apply", "fmt", "force-unlock", "graph", "init", "plan", "providers", "rollback", "show", "status", "validate", "version"}},
+		{"escalator ", []string{"apply", "fmt", "force-unlock", "graph", "init", "plan", "providers", "rollback", "serve", "show", "status", "token", "validate", "version"}},
 		{"escalator f", []string{"fmt", "force-unlock"}},
 		{"escalator ver", []string{"version"}},
 		{"escalator -", []string{"-chdir", "-help", "-install-autocomplete", "-log-format", "-log-level", "-uninstall-autocomplete", "-version"}},

@@ -26,6 +26,8 @@ func Commands(meta Meta) map[string]cli.CommandFactory {
 			return &ApplyCommand{Meta: meta}, nil
 		},
 		"rollback":     func() (cli.Command, error) { return &RollbackCommand{Meta: meta}, nil },
+		"serve":        func() (cli.Command, error) { return &ServeCommand{Meta: meta}, nil },
+		"token":        func() (cli.Command, error) { return &TokenCommand{Meta: meta}, nil },
 		"force-unlock": func() (cli.Command, error) { return &ForceUnlockCommand{Meta: meta}, nil },
 		"status": func() (cli.Command, error) {
 			return &StatusCommand{Meta: meta}, nil

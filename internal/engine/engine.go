@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/escalator-nfv/escalator/internal/config"
+	"github.com/escalator-nfv/escalator/internal/control"
 	"github.com/escalator-nfv/escalator/internal/plans"
 	"github.com/escalator-nfv/escalator/internal/state"
 	"github.com/escalator-nfv/escalator/plugins/sdk"
@@ -66,6 +67,17 @@ type EvacuationRequest struct {
 	AllowCold bool
 }
 
+// Control carries the operator's requests (package control): pause,
+// abort, canary approval.
+type Control interface {
+	// Gate returns nil when a step may start, waits while the run is
+	// paused (calling onPause once), and returns control.ErrAborted when
+	// the run was aborted.
+	Gate(ctx context.Context, runID string, onPause func(control.Request)) error
+	// WaitApproval waits until canary wave is approved.
+	WaitApproval(ctx context.Context, runID string, wave int) error
+}
+
 // ErrNoReply is returned by a Notifier whose VNF manager did not answer in
 // time.
 var ErrNoReply = errors.New("the VNF manager did not reply in time")
@@ -111,6 +123,12 @@ type Engine struct {
 	// can take them live (escalator rollback -allow-cold), besides the
 	// rollout's evacuate { fallback_to_cold = true }.
 	AllowCold bool
+	// Control, when set, is asked before every step: a paused run starts
+	// none until resumed, an aborted one halts at the next step boundary.
+	Control Control
+	// WaitCanary makes a canary wave that pauses wait for an approval
+	// through Control (apply -listen) instead of halting the run.
+	WaitCanary bool
 	// Parallelism bounds the hosts worked on at once within a wave.
 	Parallelism int
 	// Observe, when set, is told of every event as it is recorded.
@@ -134,7 +152,12 @@ type Outcome struct {
 	Failed []string
 	// Paused is set when the run stopped after a canary wave that pauses.
 	Paused bool
+	// Code is the code of a halt (state.Code…), "" when it finished.
+	Code string
 }
+
+// abortedMessage is the outcome of an aborted run.
+const abortedMessage = "aborted by an operator at a step boundary; the steps that were running finished. escalator apply continues the run"
 
 // Step timeouts for steps the plan gives no duration for.
 const (
@@ -145,6 +168,8 @@ const (
 // errHalt stops the run after the running hosts finish.
 type haltError struct {
 	msg string
+	// code is the run_halted event's code; "" means state.CodeHalted.
+	code string
 	// rollbackAll: roll back every host of the run before halting.
 	rollbackAll bool
 }
@@ -171,7 +196,7 @@ func (e *Engine) Run(ctx context.Context) (*Outcome, error) {
 			out.Failed = append(out.Failed, failed...)
 			var he *haltError
 			if errors.As(err, &he) {
-				out.Status, out.Message = state.RunHalted, he.msg
+				out.Status, out.Message, out.Code = state.RunHalted, he.msg, he.code
 				if he.rollbackAll {
 					if err := e.rollbackVisits(ctx, e.touched(), false); err != nil {
 						out.Message += fmt.Sprintf("; rolling back the run stopped: %v. Run escalator rollback to go on", err)
@@ -184,11 +209,27 @@ func (e *Engine) Run(ctx context.Context) (*Outcome, error) {
 			if err != nil {
 				return out, err
 			}
+			if w.Canary && r.Canary != nil && r.Canary.Pause && !e.isDone(pauseStep(w)) && e.WaitCanary && e.Control != nil {
+				// Wait here for an approval through the API.
+				if err := e.record(ctx, state.Event{Kind: state.KindNote, Message: fmt.Sprintf("paused after canary wave %d; approve it to go on", w.Number)}); err != nil {
+					return out, err
+				}
+				if err := e.Control.WaitApproval(ctx, e.RunID, w.Number); err != nil {
+					if errors.Is(err, control.ErrAborted) {
+						out.Status, out.Message, out.Code = state.RunHalted, abortedMessage, state.CodeAborted
+						return out, nil
+					}
+					return out, err
+				}
+				if err := e.stepOK(ctx, pauseStep(w), "", "", "pause"); err != nil {
+					return out, err
+				}
+			}
 			if w.Canary && r.Canary != nil && r.Canary.Pause && !e.isDone(pauseStep(w)) {
 				if err := e.stepOK(ctx, pauseStep(w), "", "", "pause"); err != nil {
 					return out, err
 				}
-				out.Status, out.Paused = state.RunHalted, true
+				out.Status, out.Paused, out.Code = state.RunHalted, true, state.CodeCanaryPaused
 				out.Message = fmt.Sprintf("paused after canary wave %d as the rollout asks (canary { pause = true }); run escalator apply again to go on", w.Number)
 				return out, nil
 			}
@@ -232,6 +273,7 @@ func (e *Engine) runWave(ctx context.Context, r *config.Rollout, rp *plans.Rollo
 	var mu sync.Mutex
 	var failed []string
 	var halt error
+	aborted := false
 	for _, hv := range w.Hosts {
 		wg.Add(1)
 		sem <- struct{}{}
@@ -241,6 +283,15 @@ func (e *Engine) runWave(ctx context.Context, r *config.Rollout, rp *plans.Rollo
 			if err := e.runHost(ctx, r, w, hv); err != nil {
 				mu.Lock()
 				defer mu.Unlock()
+				// An abort or Ctrl-C is not the host's failure: it stays
+				// as it is, and the resumed run goes on with it.
+				if errors.Is(err, control.ErrAborted) {
+					aborted = true
+					return
+				}
+				if ctx.Err() != nil {
+					return
+				}
 				failed = append(failed, hv.Host)
 				if h := e.onFailure(ctx, r, rp, w, hv, err); h != nil && halt == nil {
 					halt = h
@@ -252,6 +303,9 @@ func (e *Engine) runWave(ctx context.Context, r *config.Rollout, rp *plans.Rollo
 	sort.Strings(failed)
 	if halt != nil {
 		return failed, halt
+	}
+	if aborted {
+		return failed, &haltError{msg: abortedMessage, code: state.CodeAborted}
 	}
 	if err := ctx.Err(); err != nil {
 		return failed, err

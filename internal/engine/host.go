@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/escalator-nfv/escalator/internal/config"
+	"github.com/escalator-nfv/escalator/internal/control"
 	"github.com/escalator-nfv/escalator/internal/plans"
 	"github.com/escalator-nfv/escalator/internal/state"
 	"github.com/escalator-nfv/escalator/plugins/sdk"
@@ -309,6 +310,15 @@ func stepTimeout(d time.Duration) time.Duration {
 func (e *Engine) step(ctx context.Context, id, host, component, action string, fn func(context.Context) error) error {
 	if e.isDone(id) {
 		return nil
+	}
+	if e.Control != nil {
+		err := e.Control.Gate(ctx, e.RunID, func(r control.Request) {
+			_ = e.record(ctx, state.Event{Kind: state.KindNote, Host: host,
+				Message: fmt.Sprintf("paused by %s; no step starts until the run is resumed", r.UpdatedBy)})
+		})
+		if err != nil {
+			return err
+		}
 	}
 	if err := e.record(ctx, state.Event{Kind: state.KindStepStarted, StepID: id, Host: host, Component: component, Action: action}); err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/escalator-nfv/escalator/internal/config"
+	"github.com/escalator-nfv/escalator/internal/control"
 	"github.com/escalator-nfv/escalator/internal/diags"
 	"github.com/escalator-nfv/escalator/internal/engine"
 	"github.com/escalator-nfv/escalator/internal/logging"
@@ -41,6 +42,16 @@ func OpenBackend(cfg *config.Config) (state.Backend, error) {
 	}
 }
 
+// ControlFile is the campaign's control file (package control), next to
+// its state.
+func ControlFile(cfg *config.Config) *control.File {
+	p := cfg.Settings.State.Path
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(cfg.Dir, p)
+	}
+	return control.Open(control.PathFor(p))
+}
+
 // ApplyOptions say what apply carries out.
 type ApplyOptions struct {
 	// Plan is a saved plan already checked for staleness, or a fresh one;
@@ -49,6 +60,9 @@ type ApplyOptions struct {
 	// PlanPath is where Plan came from, for the journal ("" when fresh).
 	PlanPath    string
 	Parallelism int
+	// WaitCanary: a canary pause waits for an approval through the
+	// control file (apply -listen) instead of ending the apply.
+	WaitCanary bool
 	// Start, when set, is told the run and its plan before anything runs.
 	Start func(runID string, p *plans.Plan)
 	// Observe, when set, is told of every event as recorded (with its
@@ -105,6 +119,12 @@ func (s *Session) Apply(ctx context.Context, b state.Backend, lock state.Lock, o
 		if opts.Start != nil {
 			opts.Start(run.ID, plan.Plan)
 		}
+		// Running apply again is how an aborted run is continued.
+		if r, err := ControlFile(s.Config).Read(run.ID); err == nil && r.Aborted {
+			if _, err := ControlFile(s.Config).Update(run.ID, lock.Holder().User, func(r *control.Request) { r.Aborted = false }); err != nil {
+				return nil, ds.Append(err)
+			}
+		}
 		if err := rec.Record(ctx, state.Event{RunID: run.ID, Kind: state.KindRunResumed}); err != nil {
 			return nil, ds.Append(err)
 		}
@@ -130,6 +150,7 @@ func (s *Session) Apply(ctx context.Context, b state.Backend, lock state.Lock, o
 		}
 	}
 	eng := s.newEngine(res.RunID, plan.Plan, journal, rec, opts.Parallelism)
+	eng.WaitCanary = opts.WaitCanary
 	out, err := eng.Run(ctx)
 	res.Outcome = out
 	return res, s.finish(ctx, b, lock, rec, res.RunID, out, err, state.KindRunFinished, ds)
@@ -150,9 +171,9 @@ func (s *Session) finish(ctx context.Context, b state.Backend, lock state.Lock, 
 		}
 		ds = ds.Append(fmt.Errorf("run %s stopped: %w. Run %s again to continue it", runID, err, again))
 	case out.Status == state.RunHalted:
-		end.Kind, end.Message, end.Code = state.KindRunHalted, out.Message, state.CodeHalted
-		if out.Paused {
-			end.Code = state.CodeCanaryPaused
+		end.Kind, end.Message, end.Code = state.KindRunHalted, out.Message, out.Code
+		if end.Code == "" {
+			end.Code = state.CodeHalted
 		}
 	}
 	if rerr := rec.Record(ctx, end); rerr != nil {
@@ -176,7 +197,7 @@ func (s *Session) newEngine(runID string, plan *plans.Plan, j *state.Journal, re
 	}
 	eng := &engine.Engine{
 		RunID: runID, Plan: plan, Config: s.Config, Executors: execs, Recorder: rec,
-		Notifier: &notify.Webhook{Config: s.Config}, Placer: &placer{s: s}, Parallelism: parallelism,
+		Notifier: &notify.Webhook{Config: s.Config}, Placer: &placer{s: s}, Control: ControlFile(s.Config), Parallelism: parallelism,
 		Done: map[string]bool{}, Started: map[string]bool{}, Repicked: map[string]string{}, Backups: map[string]map[string]string{},
 	}
 	if j == nil {

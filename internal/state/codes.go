@@ -17,6 +17,9 @@ const (
 	// CodeHalted: a failure policy, a failed health gate or a VNF manager
 	// stopped the run (run_halted).
 	CodeHalted = "E_HALTED"
+	// CodeAborted: an operator aborted the run (API or control file); it
+	// halted at a step boundary (run_halted).
+	CodeAborted = "E_ABORTED"
 	// CodeCanaryPaused: the run paused after its canary wave as asked
 	// (run_halted).
 	CodeCanaryPaused = "W_CANARY_PAUSED"
@@ -40,6 +43,7 @@ var Codes = map[string]string{
 	CodeCancelled:           "a step was cut short by Ctrl-C or a halt",
 	CodeInterrupted:         "the run stopped on Ctrl-C or an error outside the plan",
 	CodeHalted:              "a failure policy, a health gate or a VNF manager stopped the run",
+	CodeAborted:             "an operator aborted the run; it halted at a step boundary",
 	CodeCanaryPaused:        "the run paused after its canary wave as asked",
 	CodeStepSlow:            "a step runs past its expected duration",
 	CodeVNFMNoReply:         "a VNF manager gave no reply; the run proceeded",

@@ -14,6 +14,8 @@ type Apply struct {
 	ViewType    ViewType
 	NoColor     bool
 	Vars        []VarArg
+	// Listen serves the API during the apply when Listen.Listen is set.
+	Listen Listen
 }
 
 // ParseApply parses "escalator apply [-auto-approve] [-parallelism=N] [-json] [-no-color] [-var …] [FILE]".
@@ -28,6 +30,7 @@ func ParseApply(args []string) (*Apply, []error) {
 	f.BoolVar(&json, "json", false, "JSON lines")
 	f.BoolVar(&a.NoColor, "no-color", false, "no color")
 	vars.addFlags(f)
+	a.Listen.addFlags(f, "")
 	err := parseFlags(f, args)
 	a.ViewType = viewType(json)
 	a.Vars = vars.vars

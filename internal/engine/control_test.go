@@ -1,0 +1,75 @@
+package engine
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/escalator-nfv/escalator/internal/control"
+	"github.com/escalator-nfv/escalator/internal/state"
+)
+
+// abortAfter aborts the run once n steps have passed the gate.
+type abortAfter struct {
+	n, passed int
+}
+
+func (a *abortAfter) Gate(context.Context, string, func(control.Request)) error {
+	if a.passed >= a.n {
+		return control.ErrAborted
+	}
+	a.passed++
+	return nil
+}
+
+func (a *abortAfter) WaitApproval(context.Context, string, int) error { return nil }
+
+// TestAbortHaltsWithoutPolicy: an abort halts the run at a step boundary;
+// the host it caught mid-visit is neither failed nor rolled back, and the
+// next run continues it.
+func TestAbortHaltsWithoutPolicy(t *testing.T) {
+	cfg, p := setup(t, false, "rollback_host", "")
+	rec := &memRecorder{}
+	e := newEngine(cfg, p, &fakeExec{}, rec)
+	e.Parallelism = 1
+	e.Control = &abortAfter{n: 3}
+	out, err := e.Run(context.Background())
+	if err != nil || out.Status != state.RunHalted || out.Code != state.CodeAborted || len(out.Failed) != 0 {
+		t.Fatalf("aborted run: %+v %v", out, err)
+	}
+	for _, ev := range rec.events {
+		if ev.Action == "rollback" || (ev.Kind == state.KindHostStatus && ev.Status != string(state.HostInProgress)) {
+			t.Errorf("abort applied a policy: %+v", ev)
+		}
+	}
+	e2 := newEngine(cfg, p, &fakeExec{}, rec)
+	e2.Done = rec.finished()
+	if out, err := e2.Run(context.Background()); err != nil || out.Status != state.RunFinished {
+		t.Fatalf("resumed: %+v %v", out, err)
+	}
+}
+
+// TestCanaryApprovalThroughControl: with WaitCanary, the run waits after a
+// canary wave for an approval in the control file, then goes on.
+func TestCanaryApprovalThroughControl(t *testing.T) {
+	cfg, p := setup(t, true, "halt", "")
+	f := control.Open(filepath.Join(t.TempDir(), "state.control.json"))
+	if _, err := f.Update("run-1", "op", func(r *control.Request) { r.ApprovedWaves = []int{1} }); err != nil {
+		t.Fatal(err)
+	}
+	rec := &memRecorder{}
+	e := newEngine(cfg, p, &fakeExec{}, rec)
+	e.Control, e.WaitCanary = f, true
+	out, err := e.Run(context.Background())
+	if err != nil || out.Status != state.RunFinished || out.Paused {
+		t.Fatalf("approved canary: %+v %v", out, err)
+	}
+	noted := false
+	for _, ev := range rec.events {
+		noted = noted || (ev.Kind == state.KindNote && strings.Contains(ev.Message, "approve"))
+	}
+	if !noted {
+		t.Error("no note that the run waited for an approval")
+	}
+}
