@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	"github.com/escalator-nfv/escalator/internal/plans"
 	"github.com/escalator-nfv/escalator/internal/report"
 	"github.com/escalator-nfv/escalator/internal/state"
+	"github.com/escalator-nfv/escalator/internal/vnfm"
 )
 
 // Server serves the API of one campaign.
@@ -41,6 +43,10 @@ type Server struct {
 	Poll time.Duration
 	// Timeout bounds each request's reads of the state; 0 means 30s.
 	Timeout time.Duration
+	// Inbox receives VNF managers' asynchronous replies; VNFMSecret gives
+	// the secret a VNF manager's replies are signed with.
+	Inbox      *vnfm.Inbox
+	VNFMSecret func(name string) (string, error)
 }
 
 // Handler returns the API's routes.
@@ -76,6 +82,8 @@ func (s *Server) Handler() http.Handler {
 	route("POST /v1/runs/{id}/resume", RoleOperator, s.act(func(r *control.Request, _ *http.Request) error { r.Paused = false; return nil }))
 	route("POST /v1/runs/{id}/abort", RoleOperator, s.act(func(r *control.Request, _ *http.Request) error { r.Aborted = true; return nil }))
 	route("POST /v1/runs/{id}/approve", RoleOperator, s.act(approveWave))
+	// VNF managers authenticate by signing, not with a token.
+	mux.HandleFunc("POST /v1/vnfm/{name}/replies", s.vnfmReply)
 	route("GET /v1/tokens", RoleAdmin, s.listTokens)
 	route("POST /v1/tokens", RoleAdmin, s.createToken)
 	route("DELETE /v1/tokens/{tid}", RoleAdmin, s.deleteToken)
@@ -477,3 +485,50 @@ func (s *Server) deleteToken(w http.ResponseWriter, r *http.Request, _ Token) {
 
 //go:embed openapi.json
 var openAPI []byte
+
+// vnfmReply takes a VNF manager's asynchronous reply: signed with its own
+// notify block's secret (so one VNF manager cannot answer for another),
+// timestamped within vnfm.MaxSkew (so an old reply cannot be replayed),
+// and the first reply to a notification wins.
+func (s *Server) vnfmReply(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if s.Inbox == nil || s.VNFMSecret == nil {
+		writeError(w, http.StatusServiceUnavailable, "this server takes no VNF manager replies")
+		return
+	}
+	secret, err := s.VNFMSecret(name)
+	if err != nil {
+		writeError(w, http.StatusNotFound, "no VNF manager (notify block) named %q", name)
+		return
+	}
+	if secret == "" {
+		writeError(w, http.StatusForbidden, "notify block %q has no secret, so its replies cannot be checked: give it one, or reply in the response to the notification", name)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "read the reply: %v", err)
+		return
+	}
+	if err := vnfm.Verify(secret, r.Header.Get(vnfm.SignatureHeader), body, s.Now()); err != nil {
+		writeError(w, http.StatusUnauthorized, "reply refused: %v", err)
+		return
+	}
+	var reply vnfm.Reply
+	if err := json.Unmarshal(body, &reply); err != nil || reply.ID == "" || reply.State == "" {
+		writeError(w, http.StatusBadRequest, `the reply must be {"id": "<notification id>", "state": "ACK_…" or "NACK_…", …}`)
+		return
+	}
+	if !strings.Contains(reply.ID, "/notify/"+name+"/") {
+		writeError(w, http.StatusForbidden, "notification %q was not sent to VNF manager %q", reply.ID, name)
+		return
+	}
+	switch err := s.Inbox.Put(reply); {
+	case errors.Is(err, vnfm.ErrDuplicate):
+		writeError(w, http.StatusConflict, "notification %q already has a reply; the first one counts", reply.ID)
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, "%v", err)
+	default:
+		writeJSON(w, http.StatusAccepted, map[string]string{"id": reply.ID, "status": "accepted"})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 	"github.com/escalator-nfv/escalator/internal/plans"
 	"github.com/escalator-nfv/escalator/internal/state"
 	"github.com/escalator-nfv/escalator/internal/state/local"
+	"github.com/escalator-nfv/escalator/internal/vnfm"
 )
 
 const runID = "20261122T100000.000Z-0000aaaa"
@@ -28,6 +30,7 @@ type fixture struct {
 	lock    state.Lock
 	backend state.Backend
 	control *control.File
+	inbox   *vnfm.Inbox
 }
 
 // newFixture serves a campaign with one run of two hosts, and a token of
@@ -76,7 +79,16 @@ func newFixture(t *testing.T) *fixture {
 		}
 		f.secrets[r] = secret
 	}
-	s := &Server{Backend: b, Control: f.control, Tokens: tokens, Poll: 20 * time.Millisecond,
+	f.inbox = vnfm.InboxFor(filepath.Join(dir, "state.json"))
+	secrets := map[string]string{"ims": "ims-secret", "epc": "epc-secret", "open": ""}
+	s := &Server{Backend: b, Control: f.control, Tokens: tokens, Poll: 20 * time.Millisecond, Inbox: f.inbox,
+		VNFMSecret: func(name string) (string, error) {
+			sec, ok := secrets[name]
+			if !ok {
+				return "", errors.New("unknown")
+			}
+			return sec, nil
+		},
 		Plan: func(id string) (*plans.Plan, error) { return plan, nil }}
 	f.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(f.srv.Close)
@@ -323,5 +335,49 @@ func TestTokensReloaded(t *testing.T) {
 	}
 	if _, ok := server.Verify(secret); ok {
 		t.Error("a token deleted by another process still works")
+	}
+}
+
+
+func TestVNFMReplies(t *testing.T) {
+	f := newFixture(t)
+	post := func(name, secret string, at time.Time, body string) int {
+		req, _ := http.NewRequest("POST", f.srv.URL+"/v1/vnfm/"+name+"/replies", strings.NewReader(body))
+		if secret != "" {
+			req.Header.Set(vnfm.SignatureHeader, vnfm.Sign(secret, []byte(body), at))
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	now := time.Now()
+	ack := `{"id":"r1/w1/notify/ims/maintenance","state":"ACK_PLANNED_MAINTENANCE","instance_actions":{"vm1":"OWN_ACTION"}}`
+	tests := []struct {
+		name, vnfm, secret string
+		at                 time.Time
+		body               string
+		want               int
+	}{
+		{"unsigned", "ims", "", now, ack, 401},
+		{"signed with another VNF manager's secret", "ims", "epc-secret", now, ack, 401},
+		{"replayed: too old", "ims", "ims-secret", now.Add(-10 * time.Minute), ack, 401},
+		{"for another VNF manager's notification", "epc", "epc-secret", now, ack, 403},
+		{"unknown VNF manager", "nobody", "x", now, ack, 404},
+		{"a VNF manager without a secret", "open", "", now, ack, 403},
+		{"not a reply", "ims", "ims-secret", now, `{"hello":1}`, 400},
+		{"good", "ims", "ims-secret", now, ack, 202},
+		{"second reply to the same notification", "ims", "ims-secret", now.Add(time.Second), strings.Replace(ack, "ACK_", "NACK_", 1), 409},
+	}
+	for _, tt := range tests {
+		if got := post(tt.vnfm, tt.secret, tt.at, tt.body); got != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
+		}
+	}
+	r, err := f.inbox.Get("r1/w1/notify/ims/maintenance")
+	if err != nil || r == nil || r.State != "ACK_PLANNED_MAINTENANCE" || r.InstanceActions["vm1"] != "OWN_ACTION" {
+		t.Errorf("inbox has %+v %v", r, err)
 	}
 }

@@ -82,6 +82,7 @@ func (c *ApplyCommand) Run(rawArgs []string) int {
 		// With an API to approve it, a canary pause waits in this
 		// process instead of ending it.
 		opts.WaitCanary = true
+		opts.ReplyBase = a.URL()
 	}
 	pending := session.PendingRun(st)
 	switch {

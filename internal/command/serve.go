@@ -21,6 +21,7 @@ import (
 	"github.com/escalator-nfv/escalator/internal/command/arguments"
 	"github.com/escalator-nfv/escalator/internal/command/views"
 	"github.com/escalator-nfv/escalator/internal/config"
+	"github.com/escalator-nfv/escalator/internal/notify"
 	"github.com/escalator-nfv/escalator/internal/plans"
 	"github.com/escalator-nfv/escalator/internal/session"
 	"github.com/escalator-nfv/escalator/internal/state"
@@ -88,7 +89,8 @@ func startAPI(cfg *config.Config, b state.Backend, o arguments.Listen) (*apiServ
 		return nil, err
 	}
 	s := &api.Server{
-		Backend: b, Control: session.ControlFile(cfg), Tokens: tokens,
+		Backend: b, Control: session.ControlFile(cfg), Tokens: tokens, Inbox: session.Inbox(cfg),
+		VNFMSecret: func(name string) (string, error) { return notify.Secret(cfg, name) },
 		Plan: func(id string) (*plans.Plan, error) {
 			f, err := session.RunPlan(cfg, id)
 			if err != nil {

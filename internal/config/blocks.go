@@ -177,6 +177,7 @@ var (
 	}}
 	notifySchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "url"}, {Name: "mode"}, {Name: "projects"}, {Name: "secret"}, {Name: "reply_timeout"}, {Name: "on_timeout"},
+		{Name: "wait"}, {Name: "lead_time"}, {Name: "reply_url"}, {Name: "own_action_timeout"},
 	}}
 	verifySchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "checks"}, {Name: "timeout"},
@@ -192,6 +193,7 @@ var (
 	DefaultMaxUnavailable   = Count(1)
 	DefaultMigrationTimeout = Duration(30 * 60e9)
 	DefaultReplyTimeout     = Duration(10 * 60e9)
+	DefaultOwnActionTimeout = Duration(15 * 60e9)
 	DefaultVerifyTimeout    = Duration(10 * 60e9)
 )
 
@@ -314,15 +316,23 @@ func (l *loader) decodeNotify(b *hcl.Block, owner string, prev []*Notify) *Notif
 	l.diags = l.diags.Append(d)
 	a := l.attrs(c.Attributes, fmt.Sprintf("%s notify %q", owner, name))
 	n := &Notify{
-		Name:         name,
-		Mode:         a.enum("mode", NotifyWebhook, NotifyWebhook, NotifyNone),
-		URL:          a.str("url", ""),
-		Projects:     a.strList("projects"),
-		Secret:       a.str("secret", ""),
-		ReplyTimeout: a.duration("reply_timeout", DefaultReplyTimeout, true),
-		OnTimeout:    a.enum("on_timeout", OnTimeoutProceed, OnTimeoutProceed, OnTimeoutHalt),
-		DeclRange:    b.DefRange,
+		Name:             name,
+		Mode:             a.enum("mode", NotifyWebhook, NotifyWebhook, NotifyNone),
+		URL:              a.str("url", ""),
+		Projects:         a.strList("projects"),
+		Secret:           a.str("secret", ""),
+		ReplyTimeout:     a.duration("reply_timeout", DefaultReplyTimeout, true),
+		OnTimeout:        a.enum("on_timeout", OnTimeoutProceed, OnTimeoutProceed, OnTimeoutFailHost, OnTimeoutHalt),
+		Wait:             a.boolean("wait", true),
+		LeadTime:         a.duration("lead_time", 0, false),
+		ReplyURL:         a.str("reply_url", ""),
+		OwnActionTimeout: a.duration("own_action_timeout", DefaultOwnActionTimeout, true),
+		DeclRange:        b.DefRange,
 	}
+	if n.ReplyURL != "" && !strings.HasPrefix(n.ReplyURL, "http://") && !strings.HasPrefix(n.ReplyURL, "https://") {
+		a.errorf("reply_url", "Invalid URL", "The notify reply_url must be an http:// or https:// URL, not %q.", n.ReplyURL)
+	}
+
 	if n.Mode == NotifyWebhook && !a.has("url") && a.resolved("mode") {
 		l.diags = l.diags.Append(diags.Errorf(rangePtr(b.DefRange), "Missing required argument",
 			"A webhook notify block needs url: where to POST the maintenance notifications. Set mode = \"none\" to record notifications without sending them."))

@@ -58,7 +58,7 @@ func TestQuickstartModel(t *testing.T) {
 	if r.OnFailure.Action != FailureRollbackHost || r.Evacuate.Parallel != 2 || len(r.Notify) != 1 {
 		t.Errorf("rollout = %+v", r)
 	}
-	if r.Notify[0].Secret != "quickstart-not-a-secret" || r.Notify[0].OnTimeout != OnTimeoutProceed {
+	if n := r.Notify[0]; n.Mode != NotifyNone || n.OnTimeout != OnTimeoutProceed || !n.Wait || n.OwnActionTimeout != DefaultOwnActionTimeout {
 		t.Errorf("notify = %+v", r.Notify[0])
 	}
 	nc := cfg.Components["nova_compute"]
@@ -348,5 +348,40 @@ variable "v" {
 	c4, _ := Load(dir, Options{})
 	if c1.Digest() == c4.Digest() {
 		t.Error("digest ignores file contents")
+	}
+}
+
+func TestNotifySettings(t *testing.T) {
+	dir := writeCampaign(t, map[string]string{"main.hcl": preamble + `
+component "os" {
+  hosts   = hosts.compute
+  version = "12.8"
+}
+rollout "all" {
+  components = [component.os]
+  notify "ims" {
+    url                = "http://127.0.0.1:9797/"
+    wait               = false
+    lead_time          = "2m"
+    reply_url          = "https://escalator.example.net:8470/v1/vnfm/ims/replies"
+    on_timeout         = "fail_host"
+    own_action_timeout = "5m"
+  }
+  notify "defaults" {
+    url = "http://127.0.0.1:9798/"
+  }
+}
+`})
+	cfg, ds := Load(dir, Options{Environ: []string{}})
+	if ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+	n := cfg.Rollouts["all"].Notify
+	if n[0].Wait || n[0].LeadTime.String() != "2m" || n[0].OnTimeout != OnTimeoutFailHost || n[0].OwnActionTimeout.String() != "5m" ||
+		n[0].ReplyURL != "https://escalator.example.net:8470/v1/vnfm/ims/replies" {
+		t.Errorf("ims = %+v", n[0])
+	}
+	if !n[1].Wait || n[1].LeadTime != 0 || n[1].OnTimeout != OnTimeoutProceed || n[1].OwnActionTimeout != DefaultOwnActionTimeout || n[1].ReplyURL != "" {
+		t.Errorf("defaults = %+v", n[1])
 	}
 }

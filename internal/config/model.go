@@ -236,7 +236,10 @@ type Evacuate struct {
 // Notify-timeout policies.
 const (
 	OnTimeoutProceed = "proceed"
-	OnTimeoutHalt    = "halt"
+	// OnTimeoutFailHost fails the wave's hosts holding the VNF manager's
+	// instances (their failure policy applies); the other hosts go on.
+	OnTimeoutFailHost = "fail_host"
+	OnTimeoutHalt     = "halt"
 )
 
 // Notify modes.
@@ -263,8 +266,19 @@ type Notify struct {
 	Secret string
 	// ReplyTimeout is how long to wait for the VNF manager's answer.
 	ReplyTimeout Duration
-	// OnTimeout is "proceed" (evacuate anyway) or "halt".
+	// OnTimeout is "proceed" (evacuate anyway), "fail_host" or "halt".
 	OnTimeout string
+	// Wait for the reply (true) or send and go on (false).
+	Wait bool
+	// LeadTime is the least time between the notification and the first
+	// move of the VNF manager's instances.
+	LeadTime Duration
+	// ReplyURL is where asynchronous replies go (escalator's API); empty
+	// means derived from apply -listen, or synchronous replies only.
+	ReplyURL string
+	// OwnActionTimeout is how long escalator waits for an instance the VNF
+	// manager took over (OWN_ACTION) to leave its host.
+	OwnActionTimeout Duration
 	DeclRange hcl.Range
 }
 

@@ -34,10 +34,21 @@ type Recorder interface {
 	Record(ctx context.Context, events ...state.Event) error
 }
 
-// Notifier tells a VNF manager about maintenance and returns when it
-// replied (nil), or the reply timed out (ErrNoReply), or it refused.
+// Notifier tells a VNF manager about maintenance and returns its reply;
+// ErrNoReply when it did not reply in time (or could not be reached).
+// Notifications of completed maintenance need no reply (nil, nil).
 type Notifier interface {
-	Notify(ctx context.Context, n plans.Notification, msg Notification) error
+	Notify(ctx context.Context, n plans.Notification, msg Notification) (*Reply, error)
+}
+
+// Reply is a VNF manager's answer to a maintenance notification.
+type Reply struct {
+	// Ack: it accepts; otherwise it refuses (NACK) for Reason.
+	Ack    bool
+	Reason string
+	// Actions chooses an action per instance: vnfm.ActionOwn means the
+	// VNF manager moves the instance itself.
+	Actions map[string]string
 }
 
 // Placer picks destinations from the live cloud for what the plan cannot
@@ -49,6 +60,8 @@ type Placer interface {
 	Repick(ctx context.Context, instance, source string, avoid, prefer map[string]bool) (string, error)
 	// Evacuation returns a move for every instance now on req.Host.
 	Evacuation(ctx context.Context, req EvacuationRequest) ([]plans.Move, error)
+	// Locate returns the host an instance is on ("" when it is gone).
+	Locate(ctx context.Context, instance string) (string, error)
 }
 
 // EvacuationRequest asks where a host's instances go.
@@ -84,12 +97,27 @@ var ErrNoReply = errors.New("the VNF manager did not reply in time")
 
 // Notification is what a VNF manager is told.
 type Notification struct {
-	RunID     string   `json:"run_id"`
-	Wave      int      `json:"wave"`
-	Event     string   `json:"event"` // "maintenance" or "available"
-	Hosts     []string `json:"hosts"`
-	Instances []string `json:"instances"`
-	Projects  []string `json:"projects"`
+	// ID identifies it (a reply names it): <run id>/<step id>.
+	ID    string
+	RunID string
+	Wave  int
+	// Event is "maintenance" (before its instances move) or "available"
+	// (after the wave, with Versions).
+	Event     string
+	Hosts     []string
+	Instances []NotifiedInstance
+	Projects  []string
+	// NotBefore is when the first instance may move (lead_time).
+	NotBefore time.Time
+	// Versions are the new versions per host, for "available".
+	Versions map[string]map[string]string
+}
+
+// NotifiedInstance is one instance named in a notification, with what
+// escalator plans for it.
+type NotifiedInstance struct {
+	ID, Name, Host, Destination string
+	Live                        bool
 }
 
 // Engine runs one plan. Set the fields, then call Run.
@@ -101,6 +129,10 @@ type Engine struct {
 	Executors map[string]Executor
 	Recorder  Recorder
 	Notifier  Notifier
+	// Own lists the instances a VNF manager took over (OWN_ACTION), from
+	// earlier attempts of the run (the journal's notes): escalator waits
+	// for them to leave their host instead of migrating them.
+	Own map[string]bool
 	// Placer, when set, re-picks a failed migration's destination once,
 	// and empties hosts that a rollback changes. Without it a failed
 	// migration fails its host, and a rollback does not move instances.
@@ -255,6 +287,9 @@ func (e *Engine) defaults() {
 	if e.Repicked == nil {
 		e.Repicked = map[string]string{}
 	}
+	if e.Own == nil {
+		e.Own = map[string]bool{}
+	}
 	if e.Parallelism < 1 {
 		e.Parallelism = 1
 	}
@@ -265,7 +300,8 @@ func pauseStep(w *plans.Wave) string { return fmt.Sprintf("w%d/pause", w.Number)
 // runWave notifies, works on the wave's hosts concurrently, then runs the
 // health gate (between-wave checks) and the soak.
 func (e *Engine) runWave(ctx context.Context, r *config.Rollout, rp *plans.Rollout, w *plans.Wave) ([]string, error) {
-	if err := e.notify(ctx, r, w, "maintenance"); err != nil {
+	refused, err := e.notifyWave(ctx, r, w)
+	if err != nil {
 		return nil, err
 	}
 	sem := make(chan struct{}, e.Parallelism)
@@ -280,7 +316,11 @@ func (e *Engine) runWave(ctx context.Context, r *config.Rollout, rp *plans.Rollo
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := e.runHost(ctx, r, w, hv); err != nil {
+			err := refused[hv.Host]
+			if err == nil {
+				err = e.runHost(ctx, r, w, hv)
+			}
+			if err != nil {
 				mu.Lock()
 				defer mu.Unlock()
 				// An abort or Ctrl-C is not the host's failure: it stays
@@ -310,7 +350,7 @@ func (e *Engine) runWave(ctx context.Context, r *config.Rollout, rp *plans.Rollo
 	if err := ctx.Err(); err != nil {
 		return failed, err
 	}
-	if err := e.notify(ctx, r, w, "available"); err != nil {
+	if err := e.notifyAvailable(ctx, w, failed); err != nil {
 		return failed, err
 	}
 	for _, name := range w.Checks {
@@ -330,6 +370,23 @@ func (e *Engine) runWave(ctx context.Context, r *config.Rollout, rp *plans.Rollo
 // onFailure applies the rollout's failure policy to a failed host and
 // returns a haltError when the run must stop.
 func (e *Engine) onFailure(ctx context.Context, r *config.Rollout, rp *plans.Rollout, w *plans.Wave, hv *plans.HostVisit, cause error) error {
+	if enter := e.hostStep(w, hv, "enter_maintenance"); !e.wasStarted(enter) && !e.isDone(enter) {
+		// Never touched (its VNF manager refused, or did not reply with
+		// on_timeout = "fail_host"): nothing to roll back, and it is not
+		// in maintenance.
+		_ = e.record(ctx, state.Event{Kind: state.KindHostStatus, Host: hv.Host, Status: string(state.HostFailed), Error: cause.Error(), Code: state.CodeVNFMRefused})
+		switch r.OnFailure.Action {
+		case config.FailureContinue:
+			if e.failures++; e.failures > rp.MaxFailed {
+				return &haltError{msg: fmt.Sprintf("host %s was not upgraded (%v): %d hosts failed in rollout %q, more than max_failed = %d", hv.Host, cause, e.failures, rp.Name, rp.MaxFailed)}
+			}
+			return nil
+		case config.FailureRollbackAll:
+			return &haltError{msg: fmt.Sprintf("host %s was not upgraded (%v)", hv.Host, cause), rollbackAll: true}
+		default:
+			return &haltError{msg: fmt.Sprintf("host %s was not upgraded: %v. It was not touched; escalator apply tries again", hv.Host, cause)}
+		}
+	}
 	switch r.OnFailure.Action {
 	case config.FailureRollbackHost:
 		if err := e.rollbackHost(ctx, r, w, hv, false, nil); err != nil {

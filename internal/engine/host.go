@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os/exec"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -148,6 +147,9 @@ func (e *Engine) migrateAll(ctx context.Context, r *config.Rollout, hv *plans.Ho
 }
 
 func (e *Engine) migrate(ctx context.Context, r *config.Rollout, hv *plans.HostVisit, m plans.Move, stepID func(m plans.Move, extra ...string) string) error {
+	if e.isOwn(m.Instance) {
+		return e.awaitOwnAction(ctx, stepID(m, "own_action"), hv.Host, m.Instance, e.ownActionTimeout(m.Project))
+	}
 	req := sdk.ExecuteActionRequest{Kind: sdk.ActionMigrate, Host: hv.Host, Instance: m.Instance, Destination: m.To, Live: m.Live}
 	first := stepID(m)
 	err := e.action(ctx, first, hv, "", r.Evacuate.Timeout.D(), req, hv.Provider)
@@ -386,28 +388,6 @@ func (e *Engine) record(ctx context.Context, ev state.Event) error {
 	return nil
 }
 
-// notify tells the VNF managers of a wave's instances about maintenance
-// (before) or availability (after). A VNF manager that does not reply in
-// time is passed by (on_timeout = "proceed") or halts the run ("halt").
-func (e *Engine) notify(ctx context.Context, r *config.Rollout, w *plans.Wave, event string) error {
-	for _, n := range w.Notify {
-		id := fmt.Sprintf("w%d/notify/%s/%s", w.Number, n.Notify, event)
-		msg := Notification{RunID: e.RunID, Wave: w.Number, Event: event, Projects: n.Projects}
-		for _, hv := range w.Hosts {
-			msg.Hosts = append(msg.Hosts, hv.Host)
-			for _, m := range hv.Moves {
-				if contains(n.Projects, m.Project) {
-					msg.Instances = append(msg.Instances, m.Instance)
-				}
-			}
-		}
-		sort.Strings(msg.Instances)
-		if err := e.tell(ctx, id, "", n, msg); err != nil {
-			return &haltError{msg: fmt.Sprintf("notifying VNF manager %q before wave %d failed: %v (on_timeout = %q); nothing of the wave was touched", n.Notify, w.Number, err, n.OnTimeout)}
-		}
-	}
-	return nil
-}
 
 // runCheck runs a campaign check; host is set for per-host verification.
 func (e *Engine) runCheck(ctx context.Context, name, host string) error {
@@ -528,42 +508,4 @@ func (e *Engine) finishedHosts() map[string]bool {
 	return out
 }
 
-// notifyHost tells the VNF managers of the moved instances' projects that
-// they move off host (event "maintenance") outside the plan's waves: when
-// a rollback empties a host again.
-func (e *Engine) notifyHost(ctx context.Context, w *plans.Wave, host string, moves []plans.Move, rid func(...string) string, event string) error {
-	for _, n := range w.Notify {
-		msg := Notification{RunID: e.RunID, Wave: w.Number, Event: event, Hosts: []string{host}, Projects: n.Projects}
-		for _, m := range moves {
-			if contains(n.Projects, m.Project) {
-				msg.Instances = append(msg.Instances, m.Instance)
-			}
-		}
-		if len(msg.Instances) == 0 {
-			continue
-		}
-		sort.Strings(msg.Instances)
-		id := rid("notify", n.Notify, event)
-		if err := e.tell(ctx, id, host, n, msg); err != nil {
-			return fmt.Errorf("notify VNF manager %q before moving instances off %s: %w", n.Notify, host, err)
-		}
-	}
-	return nil
-}
 
-// tell sends one notification as a journaled step. A VNF manager that does
-// not reply in time is passed by when its on_timeout says "proceed".
-func (e *Engine) tell(ctx context.Context, id, host string, n plans.Notification, msg Notification) error {
-	return e.step(ctx, id, host, "", "notify", func(ctx context.Context) error {
-		if e.Notifier == nil {
-			return nil
-		}
-		err := e.Notifier.Notify(ctx, n, msg)
-		if errors.Is(err, ErrNoReply) && n.OnTimeout == config.OnTimeoutProceed {
-			_ = e.record(ctx, state.Event{Kind: state.KindAlert, StepID: id, Code: state.CodeVNFMNoReply,
-				Message: fmt.Sprintf("VNF manager %q gave no reply (%v; reply_timeout %s); proceeding (on_timeout = \"proceed\")", n.Notify, err, n.ReplyTimeout)})
-			return nil
-		}
-		return err
-	})
-}

@@ -19,6 +19,16 @@ type fakePlacer struct {
 	mu      sync.Mutex
 	later   map[string][]string // host → the later hosts it was told of
 	repicks []string
+	// at is where Locate finds instances; locates counts its calls.
+	at      map[string]string
+	locates int
+}
+
+func (p *fakePlacer) Locate(_ context.Context, instance string) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.locates++
+	return p.at[instance], nil
 }
 
 func (p *fakePlacer) Evacuation(_ context.Context, req EvacuationRequest) ([]plans.Move, error) {

@@ -2,54 +2,165 @@ package notify
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/escalator-nfv/escalator/internal/config"
 	"github.com/escalator-nfv/escalator/internal/engine"
 	"github.com/escalator-nfv/escalator/internal/plans"
+	"github.com/escalator-nfv/escalator/internal/vnfm"
 )
 
-func TestWebhook(t *testing.T) {
-	var gotSig string
-	var gotBody []byte
-	status, delay := http.StatusOK, time.Duration(0)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		gotSig = r.Header.Get(SignatureHeader)
-		gotBody, _ = io.ReadAll(r.Body)
-		time.Sleep(delay)
-		w.WriteHeader(status)
+// vnfmServer answers with the responses given, one per request (the last
+// repeats), and records what it got.
+type vnfmServer struct {
+	mu        sync.Mutex
+	responses []response
+	got       []vnfm.Notification
+	sigErrs   []error
+	srv       *httptest.Server
+}
+
+type response struct {
+	status int
+	body   string
+}
+
+func newVNFM(t *testing.T, secret string, rs ...response) *vnfmServer {
+	v := &vnfmServer{responses: rs}
+	v.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		v.mu.Lock()
+		var n vnfm.Notification
+		_ = json.Unmarshal(body, &n)
+		v.got = append(v.got, n)
+		v.sigErrs = append(v.sigErrs, vnfm.Verify(secret, r.Header.Get(vnfm.SignatureHeader), body, time.Now()))
+		resp := v.responses[min(len(v.got), len(v.responses))-1]
+		v.mu.Unlock()
+		w.WriteHeader(resp.status)
+		_, _ = w.Write([]byte(resp.body))
 	}))
-	defer srv.Close()
-	cfg := &config.Config{Rollouts: map[string]*config.Rollout{"r": {Notify: []*config.Notify{{Name: "vnfm", URL: srv.URL, Mode: config.NotifyWebhook, Secret: "k"}}}}}
-	w := &Webhook{Config: cfg}
-	n := plans.Notification{Notify: "vnfm", URL: srv.URL, ReplyTimeout: time.Second}
-	msg := engine.Notification{RunID: "r1", Wave: 1, Event: "maintenance", Instances: []string{"vm1"}}
+	t.Cleanup(v.srv.Close)
+	return v
+}
 
-	if err := w.Notify(context.Background(), n, msg); err != nil {
-		t.Fatal(err)
+func setup(url string, mutate func(*config.Notify)) (*Webhook, plans.Notification) {
+	nb := &config.Notify{Name: "vnfm", URL: url, Mode: config.NotifyWebhook, Secret: "k", Wait: true, ReplyTimeout: config.Duration(time.Second)}
+	if mutate != nil {
+		mutate(nb)
 	}
-	mac := hmac.New(sha256.New, []byte("k"))
-	mac.Write(gotBody)
-	if gotSig != "sha256="+hex.EncodeToString(mac.Sum(nil)) {
-		t.Errorf("signature %q does not match the body", gotSig)
-	}
+	cfg := &config.Config{Rollouts: map[string]*config.Rollout{"r": {Notify: []*config.Notify{nb}}}}
+	return &Webhook{Config: cfg, Backoff: 10 * time.Millisecond}, plans.Notification{Notify: "vnfm", URL: url, ReplyTimeout: nb.ReplyTimeout.D()}
+}
 
-	status = http.StatusConflict
-	if err := w.Notify(context.Background(), n, msg); err == nil {
-		t.Error("a refusal is not an error")
-	}
+var maintenance = engine.Notification{ID: "r1/w1/notify/vnfm/maintenance", RunID: "r1", Wave: 1, Event: "maintenance", Hosts: []string{"h1"},
+	Instances: []engine.NotifiedInstance{{ID: "vm1", Host: "h1", Destination: "h2", Live: true}, {ID: "vm2", Host: "h1", Destination: "h3"}}}
 
-	status, delay = http.StatusOK, 300*time.Millisecond
-	n.ReplyTimeout = 50 * time.Millisecond
-	if err := w.Notify(context.Background(), n, msg); !errors.Is(err, engine.ErrNoReply) {
-		t.Errorf("timeout: err = %v, want ErrNoReply", err)
+func TestNotifyReplies(t *testing.T) {
+	tests := []struct {
+		name      string
+		responses []response
+		ack       bool
+		actions   map[string]string
+		reason    string
+		noReply   bool
+		attempts  int
+	}{
+		{name: "plain 200 accepts", responses: []response{{200, ""}}, ack: true, attempts: 1},
+		{name: "synchronous ACK with an own action", responses: []response{{200, `{"id":"r1/w1/notify/vnfm/maintenance","state":"ACK_PLANNED_MAINTENANCE","instance_actions":{"vm1":"OWN_ACTION"}}`}},
+			ack: true, actions: map[string]string{"vm1": "OWN_ACTION"}, attempts: 1},
+		{name: "synchronous NACK", responses: []response{{200, `{"state":"NACK_PLANNED_MAINTENANCE","reason":"switch-over running"}`}}, reason: "switch-over running", attempts: 1},
+		{name: "HTTP refusal", responses: []response{{409, "busy"}}, reason: "HTTP 409 busy", attempts: 1},
+		{name: "retried after 503", responses: []response{{503, ""}, {503, ""}, {200, ""}}, ack: true, attempts: 3},
+		{name: "a reply choosing a forbidden action", responses: []response{{200, `{"state":"ACK_PLANNED_MAINTENANCE","instance_actions":{"vm2":"LIVE_MIGRATE"}}`}}, noReply: true, attempts: 1},
+		{name: "202 without a reply endpoint", responses: []response{{202, ""}}, noReply: true, attempts: 1},
+		{name: "always 503", responses: []response{{503, ""}}, noReply: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := newVNFM(t, "k", tt.responses...)
+			w, n := setup(v.srv.URL, nil)
+			reply, err := w.Notify(context.Background(), n, maintenance)
+			if tt.noReply {
+				if !errors.Is(err, engine.ErrNoReply) {
+					t.Fatalf("reply %+v err %v, want ErrNoReply", reply, err)
+				}
+			} else if err != nil || reply.Ack != tt.ack || !strings.Contains(reply.Reason, tt.reason) || len(reply.Actions) != len(tt.actions) {
+				t.Fatalf("reply %+v err %v", reply, err)
+			}
+			if tt.attempts > 0 && len(v.got) != tt.attempts {
+				t.Errorf("%d attempts, want %d", len(v.got), tt.attempts)
+			}
+			for _, e := range v.sigErrs {
+				if e != nil {
+					t.Errorf("signature: %v", e)
+				}
+			}
+			got := v.got[0]
+			if got.State != vnfm.StatePlannedMaintenance || got.VNFM != "vnfm" || len(got.Instances) != 2 || got.Instances[0].PlannedAction != vnfm.ActionLiveMigrate ||
+				len(got.Instances[1].AllowedActions) != 2 || got.ReplyBy.IsZero() || got.SessionID != "r1" || got.ID != maintenance.ID {
+				t.Errorf("notification %+v", got)
+			}
+		})
+	}
+}
+
+func TestNotifyAsyncReply(t *testing.T) {
+	v := newVNFM(t, "k", response{202, ""})
+	w, n := setup(v.srv.URL, nil)
+	w.Inbox = vnfm.InboxFor(filepath.Join(t.TempDir(), "state.json"))
+	w.Inbox.Poll = 5 * time.Millisecond
+	w.ReplyBase = "http://127.0.0.1:8470"
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		_ = w.Inbox.Put(vnfm.Reply{ID: maintenance.ID, State: "ACK_PLANNED_MAINTENANCE", InstanceActions: map[string]string{"vm2": "OWN_ACTION"}})
+	}()
+	reply, err := w.Notify(context.Background(), n, maintenance)
+	if err != nil || !reply.Ack || reply.Actions["vm2"] != "OWN_ACTION" {
+		t.Fatalf("reply %+v err %v", reply, err)
+	}
+	if v.got[0].ReplyURL != "http://127.0.0.1:8470/v1/vnfm/vnfm/replies" {
+		t.Errorf("reply_url %q", v.got[0].ReplyURL)
+	}
+	// No reply in time.
+	n.ReplyTimeout = 100 * time.Millisecond
+	m := maintenance
+	m.ID = "r1/w2/notify/vnfm/maintenance"
+	if _, err := w.Notify(context.Background(), n, m); !errors.Is(err, engine.ErrNoReply) {
+		t.Errorf("no async reply: %v", err)
+	}
+}
+
+func TestNotifyModes(t *testing.T) {
+	v := newVNFM(t, "k", response{500, ""})
+	// mode none: nothing is sent, everything accepted.
+	w, n := setup(v.srv.URL, func(nb *config.Notify) { nb.Mode = config.NotifyNone })
+	if reply, err := w.Notify(context.Background(), n, maintenance); err != nil || !reply.Ack || len(v.got) != 0 {
+		t.Errorf("mode none: %+v %v, %d sent", reply, err, len(v.got))
+	}
+	// wait = false: told, not asked.
+	v2 := newVNFM(t, "k", response{202, ""})
+	w, n = setup(v2.srv.URL, func(nb *config.Notify) { nb.Wait = false })
+	if reply, err := w.Notify(context.Background(), n, maintenance); err != nil || !reply.Ack {
+		t.Errorf("wait = false: %+v %v", reply, err)
+	}
+	// available: the versions go out, no reply awaited.
+	v3 := newVNFM(t, "k", response{200, `{"state":"NACK_MAINTENANCE_COMPLETE"}`})
+	w, n = setup(v3.srv.URL, nil)
+	avail := maintenance
+	avail.Event, avail.Versions = "available", map[string]map[string]string{"h1": {"qemu": "7.2.0"}}
+	if reply, err := w.Notify(context.Background(), n, avail); err != nil || reply != nil {
+		t.Errorf("available: %+v %v", reply, err)
+	}
+	if g := v3.got[0]; g.State != vnfm.StateMaintenanceComplete || g.Versions["h1"]["qemu"] != "7.2.0" || g.ReplyURL != "" {
+		t.Errorf("available notification %+v", g)
 	}
 }

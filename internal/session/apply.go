@@ -24,6 +24,7 @@ import (
 	"github.com/escalator-nfv/escalator/internal/state"
 	"github.com/escalator-nfv/escalator/internal/state/local"
 	"github.com/escalator-nfv/escalator/internal/version"
+	"github.com/escalator-nfv/escalator/internal/vnfm"
 	"github.com/escalator-nfv/escalator/plugins/sdk"
 )
 
@@ -45,11 +46,21 @@ func OpenBackend(cfg *config.Config) (state.Backend, error) {
 // ControlFile is the campaign's control file (package control), next to
 // its state.
 func ControlFile(cfg *config.Config) *control.File {
+	return control.Open(control.PathFor(statePath(cfg)))
+}
+
+// Inbox is the campaign's inbox of asynchronous VNF manager replies, next
+// to its state.
+func Inbox(cfg *config.Config) *vnfm.Inbox {
+	return vnfm.InboxFor(statePath(cfg))
+}
+
+func statePath(cfg *config.Config) string {
 	p := cfg.Settings.State.Path
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(cfg.Dir, p)
 	}
-	return control.Open(control.PathFor(p))
+	return p
 }
 
 // ApplyOptions say what apply carries out.
@@ -63,6 +74,9 @@ type ApplyOptions struct {
 	// WaitCanary: a canary pause waits for an approval through the
 	// control file (apply -listen) instead of ending the apply.
 	WaitCanary bool
+	// ReplyBase is the API's URL (apply -listen), from which VNF managers'
+	// reply URLs are made.
+	ReplyBase string
 	// Start, when set, is told the run and its plan before anything runs.
 	Start func(runID string, p *plans.Plan)
 	// Observe, when set, is told of every event as recorded (with its
@@ -151,6 +165,7 @@ func (s *Session) Apply(ctx context.Context, b state.Backend, lock state.Lock, o
 	}
 	eng := s.newEngine(res.RunID, plan.Plan, journal, rec, opts.Parallelism)
 	eng.WaitCanary = opts.WaitCanary
+	eng.Notifier.(*notify.Webhook).ReplyBase = opts.ReplyBase
 	out, err := eng.Run(ctx)
 	res.Outcome = out
 	return res, s.finish(ctx, b, lock, rec, res.RunID, out, err, state.KindRunFinished, ds)
@@ -197,8 +212,9 @@ func (s *Session) newEngine(runID string, plan *plans.Plan, j *state.Journal, re
 	}
 	eng := &engine.Engine{
 		RunID: runID, Plan: plan, Config: s.Config, Executors: execs, Recorder: rec,
-		Notifier: &notify.Webhook{Config: s.Config}, Placer: &placer{s: s}, Control: ControlFile(s.Config), Parallelism: parallelism,
+		Notifier: &notify.Webhook{Config: s.Config, Inbox: Inbox(s.Config)}, Placer: &placer{s: s}, Control: ControlFile(s.Config), Parallelism: parallelism,
 		Done: map[string]bool{}, Started: map[string]bool{}, Repicked: map[string]string{}, Backups: map[string]map[string]string{},
+		Own: map[string]bool{},
 	}
 	if j == nil {
 		return eng
@@ -211,6 +227,8 @@ func (s *Session) newEngine(runID string, plan *plans.Plan, j *state.Journal, re
 			eng.Done[e.StepID] = true
 		case e.Kind == state.KindAlert && e.Code == state.CodeDestinationRepicked && e.Data[engine.DataDestination] != "":
 			eng.Repicked[e.StepID] = e.Data[engine.DataDestination]
+		case e.Kind == state.KindNote && e.Code == state.CodeOwnAction && e.Data[engine.DataOwnAction] != "":
+			eng.Own[e.Data[engine.DataOwnAction]] = true
 		case e.Kind == state.KindBackupRecorded && e.Data[state.DataBackupID] != "":
 			if eng.Backups[e.Host] == nil {
 				eng.Backups[e.Host] = map[string]string{}

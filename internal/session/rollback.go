@@ -92,6 +92,18 @@ func (p *placer) Repick(ctx context.Context, instance, source string, avoid, pre
 	return pk.Pick(instance, destination.Options{Avoid: avoid, Prefer: prefer})
 }
 
+// Locate returns the host an instance is on, "" when it is gone.
+func (p *placer) Locate(ctx context.Context, instance string) (string, error) {
+	snap, ds := p.s.Refresh(ctx)
+	if ds.HasErrors() {
+		return "", fmt.Errorf("read the inventory to find instance %s: %w", instance, ds.Err())
+	}
+	if in, ok := snap.Instance(instance); ok {
+		return in.Host, nil
+	}
+	return "", nil
+}
+
 // Evacuation moves each instance live where it can (a destination not
 // running an older version of req.KeepVersions), else cold when allowed.
 func (p *placer) Evacuation(ctx context.Context, req engine.EvacuationRequest) ([]plans.Move, error) {

@@ -23,6 +23,13 @@ const (
 	// CodeCanaryPaused: the run paused after its canary wave as asked
 	// (run_halted).
 	CodeCanaryPaused = "W_CANARY_PAUSED"
+	// CodeVNFMRefused: a host was not worked on because its VNF manager
+	// refused the maintenance (NACK), or did not reply and its notify
+	// block says on_timeout = "fail_host" (host_status, step_finished).
+	CodeVNFMRefused = "E_VNFM_REFUSED"
+	// CodeOwnAction: a VNF manager took an instance over (OWN_ACTION);
+	// escalator waits for it to leave its host instead of migrating it.
+	CodeOwnAction = "W_OWN_ACTION"
 	// CodeStepSlow: a step runs past its expected duration (a third of
 	// its hard timeout).
 	CodeStepSlow = "W_STEP_SLOW"
@@ -45,6 +52,8 @@ var Codes = map[string]string{
 	CodeHalted:              "a failure policy, a health gate or a VNF manager stopped the run",
 	CodeAborted:             "an operator aborted the run; it halted at a step boundary",
 	CodeCanaryPaused:        "the run paused after its canary wave as asked",
+	CodeVNFMRefused:         "a VNF manager refused the maintenance (or gave no reply, on_timeout = fail_host); its hosts were not touched",
+	CodeOwnAction:           "a VNF manager moves an instance itself (OWN_ACTION)",
 	CodeStepSlow:            "a step runs past its expected duration",
 	CodeVNFMNoReply:         "a VNF manager gave no reply; the run proceeded",
 	CodeDestinationRepicked: "a migration was retried to a destination picked from the live cloud",

@@ -105,7 +105,7 @@ func (r *run) execute(ctx context.Context) {
 		if r.req.Kind == sdk.ActionMigrate && !resumed {
 			in := c.Instance(r.req.Instance)
 			in.Migration = &Migration{To: r.req.Destination, Live: r.req.Live, StepID: r.req.ID, Started: r.p.now().UTC()}
-			tx.Changed()
+			tx.ChangedInstance(in)
 		}
 		return nil
 	})
@@ -161,12 +161,17 @@ func (r *run) execute(ctx context.Context) {
 func (r *run) commit(c *Cloud, tx *Tx) (warnings []string, fault *Fault) {
 	ev := r.event(c, ResultOK, nil)
 	var outputs map[string]string
-	outputs, warnings = r.apply(c, &ev)
+	outputs, warnings = r.apply(c, tx, &ev)
 	if r.req.Kind != sdk.ActionProbe {
-		c.recordStep(r.req, r.kind, outputs, r.p.now().UTC())
+		if r.req.ID != "" {
+			q := r.req
+			tx.recordStep(c, q.ID, &StepRecord{
+				Action: r.kind, Host: q.Host, Instance: q.Instance, Component: q.Component,
+				Outputs: outputs, Completed: r.p.now().UTC(),
+			})
+		}
 		ev.Warning = strings.Join(warnings, "; ")
 		tx.Log(ev)
-		tx.Changed()
 	}
 	r.resp.Outputs = outputs
 	if fault = r.fireFault(c, tx, FaultAtEnd); fault != nil {
@@ -212,19 +217,6 @@ func (r *run) completed(c *Cloud) (*StepRecord, error) {
 		return nil, refuse("step id %q already completed as %s (host %q, instance %q, component %q); a step id names one action: this is a bug in the plan or a reused id", r.req.ID, rec.Action, rec.Host, rec.Instance, rec.Component)
 	}
 	return rec, nil
-}
-
-func (c *Cloud) recordStep(req sdk.ExecuteActionRequest, kind string, outputs map[string]string, now time.Time) {
-	if req.ID == "" {
-		return
-	}
-	if c.Steps == nil {
-		c.Steps = map[string]*StepRecord{}
-	}
-	c.Steps[req.ID] = &StepRecord{
-		Action: kind, Host: req.Host, Instance: req.Instance, Component: req.Component,
-		Outputs: outputs, Completed: now,
-	}
 }
 
 // log queues an event, except for probes: health checks may poll, and a
@@ -383,7 +375,7 @@ func (r *run) dropClaim(c *Cloud, tx *Tx) {
 	}
 	if in := c.Instance(r.req.Instance); in != nil && in.Migration != nil && in.Migration.StepID == r.req.ID {
 		in.Migration = nil
-		tx.Changed()
+		tx.ChangedInstance(in)
 	}
 }
 
@@ -428,19 +420,11 @@ func (r *run) fireFault(c *Cloud, tx *Tx, at string) *Fault {
 			(f.Host != "" && f.Host != host) || (f.Instance != "" && f.Instance != r.req.Instance) {
 			continue
 		}
-		if c.Faults == nil {
-			c.Faults = map[string]*FaultCount{}
-		}
-		n := c.Faults[f.key]
-		if n == nil {
-			n = &FaultCount{}
-			c.Faults[f.key] = n
-		}
-		if f.Times > 0 && n.Injected >= f.Times {
+		if n := c.Faults[f.key]; n != nil && f.Times > 0 && n.Injected >= f.Times {
 			continue
 		}
+		n := tx.faultCount(c, f.key)
 		n.Matched++
-		tx.Changed()
 		if f.Rate > 0 && draw(r.cfg.Seed, f.key, n.Matched) >= f.Rate {
 			continue
 		}

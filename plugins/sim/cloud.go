@@ -8,14 +8,21 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
 
-// FormatVersion is the version of the cloud file format this build reads and
-// writes. A file with another version is refused rather than guessed at: a
-// silently misread cloud would make every test that uses it lie.
-const FormatVersion = 1
+// FormatVersion is the version of the cloud file format this build writes.
+// It also reads format 1 (the bookkeeping kept in the file, before the step
+// log); the first change a provider makes moves that bookkeeping to the
+// step log and writes format 2. A file of any other version is refused
+// rather than guessed at: a silently misread cloud would make every test
+// that uses it lie.
+const FormatVersion = 2
+
+// formatV1 is the previous format: no "log" header, bookkeeping in the file.
+const formatV1 = 1
 
 // Host states as they appear in the cloud file. They are the sdk.HostState
 // names, so the file reads like `escalator plan` output.
@@ -49,11 +56,20 @@ const (
 type Cloud struct {
 	FormatVersion int `json:"format_version"`
 	// Name is informational, shown in error messages and the event log.
-	Name         string         `json:"name,omitempty"`
+	Name string `json:"name,omitempty"`
+	// Log names the step log that holds this cloud's bookkeeping (see
+	// Store); nil in a cloud no provider has changed yet.
+	Log          *LogRef        `json:"log,omitempty"`
 	Hosts        []*Host        `json:"hosts"`
 	Instances    []*Instance    `json:"instances"`
 	ServerGroups []*ServerGroup `json:"server_groups"`
 	VNFManagers  []*VNFManager  `json:"vnf_managers"`
+
+	// The bookkeeping that makes actions idempotent and faults countable.
+	// A provider keeps it in the step log <cloud>.steps.jsonl and leaves
+	// it out of the cloud file; ReadCloud and Store fill it in. A cloud
+	// file may still carry it (format 1, or a tool that wrote a Cloud
+	// with it): the provider's first change moves it to the step log.
 
 	// Steps records every completed action by step id, so an action sent
 	// again after a crash is confirmed instead of redone.
@@ -71,6 +87,24 @@ type Cloud struct {
 	hostIdx  map[string]*Host
 	instIdx  map[string]*Instance
 	groupIdx map[string]*ServerGroup
+	// tracked: a Store keeps place, the placement index (placement.go).
+	tracked bool
+	place   *placements
+}
+
+// LogRef is the cloud file's "log" header: which step log holds the
+// cloud's bookkeeping and how far the file has caught up with it.
+type LogRef struct {
+	// ID is the step log's id (its first line); a step log with another
+	// id belongs to another cloud and is not used.
+	ID string `json:"id"`
+	// Gen is the generation of the last step log record whose changes
+	// the file holds in full (it was written whole after that record).
+	Gen int64 `json:"gen"`
+	// layout names one whole write of the file by a Store, whose
+	// elements later records rewrite in place. Files written by
+	// EncodeCloud have none; see store.go.
+	layout string
 }
 
 // Host is one hypervisor or control-plane node.
@@ -201,6 +235,7 @@ func (c *Cloud) Index() error {
 			errs = append(errs, fmt.Sprintf(format, args...))
 		}
 	}
+	c.place = nil
 	c.hostIdx = make(map[string]*Host, len(c.Hosts))
 	for i, h := range c.Hosts {
 		switch {
@@ -302,6 +337,7 @@ func (c *Cloud) Index() error {
 type cloudFile struct {
 	FormatVersion *int           `json:"format_version"`
 	Name          string         `json:"name"`
+	Log           *logRefFile    `json:"log"`
 	Hosts         []*Host        `json:"hosts"`
 	Instances     []instanceFile `json:"instances"`
 	ServerGroups  []*ServerGroup `json:"server_groups"`
@@ -311,6 +347,20 @@ type cloudFile struct {
 	Backups    map[string]*Backup     `json:"backups"`
 	NextBackup int                    `json:"next_backup"`
 	Faults     map[string]*FaultCount `json:"faults"`
+}
+
+// logRefFile is LogRef as the file spells it, layout included.
+type logRefFile struct {
+	ID     string `json:"id"`
+	Gen    int64  `json:"gen"`
+	Layout string `json:"layout,omitempty"`
+}
+
+func (r *logRefFile) ref() *LogRef {
+	if r == nil {
+		return nil
+	}
+	return &LogRef{ID: r.ID, Gen: r.Gen, layout: r.Layout}
 }
 
 type instanceFile struct {
@@ -352,7 +402,7 @@ func decodeCloudJSON(data []byte) (*Cloud, error) {
 		var head struct {
 			FormatVersion *int `json:"format_version"`
 		}
-		if json.Unmarshal(data, &head) == nil && head.FormatVersion != nil && *head.FormatVersion != FormatVersion {
+		if json.Unmarshal(data, &head) == nil && head.FormatVersion != nil && !knownFormat(*head.FormatVersion) {
 			return nil, formatError(*head.FormatVersion)
 		}
 		return nil, jsonError(data, err)
@@ -363,11 +413,13 @@ func decodeCloudJSON(data []byte) (*Cloud, error) {
 	switch {
 	case f.FormatVersion == nil:
 		return nil, fmt.Errorf("no format_version: this does not look like a sim cloud file (want format_version = %d)", FormatVersion)
-	case *f.FormatVersion != FormatVersion:
+	case !knownFormat(*f.FormatVersion):
 		return nil, formatError(*f.FormatVersion)
+	case *f.FormatVersion == formatV1 && f.Log != nil:
+		return nil, errors.New(`format_version 1 has no "log" header: set format_version to 2, or remove the header`)
 	}
 	c := &Cloud{
-		FormatVersion: FormatVersion, Name: f.Name, Hosts: f.Hosts,
+		FormatVersion: FormatVersion, Name: f.Name, Log: f.Log.ref(), Hosts: f.Hosts,
 		ServerGroups: f.ServerGroups, VNFManagers: f.VNFManagers,
 		Steps: f.Steps, Backups: f.Backups, NextBackup: f.NextBackup, Faults: f.Faults,
 		Instances: make([]*Instance, len(f.Instances)),
@@ -382,8 +434,10 @@ func decodeCloudJSON(data []byte) (*Cloud, error) {
 	return c, nil
 }
 
+func knownFormat(v int) bool { return v == FormatVersion || v == formatV1 }
+
 func formatError(v int) error {
-	return fmt.Errorf("format_version %d is not supported by this sim provider, which reads format_version %d; use the escalator release that wrote the file, or regenerate it with simgen", v, FormatVersion)
+	return fmt.Errorf("format_version %d is not supported by this sim provider, which reads format_version %d and %d; use the escalator release that wrote the file, or regenerate it with simgen", v, formatV1, FormatVersion)
 }
 
 // jsonError adds a line and column to a JSON syntax or type error.
@@ -405,46 +459,125 @@ func jsonError(data []byte, err error) error {
 	return fmt.Errorf("invalid JSON at line %d, column %d: %w", line, col, err)
 }
 
+// Sections of the cloud file that hold one element per line, in file
+// order.
+const (
+	secHosts = iota
+	secInstances
+	secGroups
+	secVNFMs
+	numSections
+)
+
+var sectionNames = [numSections]string{"hosts", "instances", "server_groups", "vnf_managers"}
+
+// count is the number of elements of section sec.
+func (c *Cloud) count(sec int) int {
+	switch sec {
+	case secHosts:
+		return len(c.Hosts)
+	case secInstances:
+		return len(c.Instances)
+	case secGroups:
+		return len(c.ServerGroups)
+	}
+	return len(c.VNFManagers)
+}
+
+// element is element i of section sec.
+func (c *Cloud) element(sec, i int) any {
+	switch sec {
+	case secHosts:
+		return c.Hosts[i]
+	case secInstances:
+		return c.Instances[i]
+	case secGroups:
+		return c.ServerGroups[i]
+	}
+	return c.VNFManagers[i]
+}
+
 // EncodeCloud writes c as JSON with one host, instance or group per line:
 // compact enough for a 10,000-host cloud, still readable and diffable, and
-// editable by hand for the small ones.
+// editable by hand for the small ones. It writes the bookkeeping c
+// carries, and its log header without a layout (a file written this way
+// is always rewritten whole by the provider's next change).
 func EncodeCloud(w io.Writer, c *Cloud) error {
+	_, err := encodeCloud(w, c, encodeOptions{bookkeeping: true})
+	return err
+}
+
+// encodeOptions are the differences between EncodeCloud and a Store's own
+// writes.
+type encodeOptions struct {
+	// slack pads each element of a section with that many spaces before
+	// the comma after it, so that it can be rewritten in place when it
+	// grows a little (see slot).
+	slack [numSections]int
+	// layout is written in the log header.
+	layout string
+	// bookkeeping writes steps, backups, faults and next_backup.
+	bookkeeping bool
+}
+
+// slot is where one element sits in a file a Store wrote: off is the
+// offset of its first byte, size the bytes from there to the comma or
+// newline after it (the element, then padding spaces).
+type slot struct {
+	off  int64
+	size int
+}
+
+// encodeCloud is EncodeCloud with options; it returns where each element
+// went.
+func encodeCloud(w io.Writer, c *Cloud, o encodeOptions) (slots [numSections][]slot, err error) {
 	e := &lineEncoder{bw: bufio.NewWriterSize(w, 1<<20)}
 	e.enc = json.NewEncoder(&e.buf)
 	e.enc.SetEscapeHTML(false)
-	fmt.Fprintf(e.bw, "{\n  \"format_version\": %d,\n", FormatVersion)
+	e.str(fmt.Sprintf("{\n  \"format_version\": %d,\n", FormatVersion))
 	if c.Name != "" {
-		e.bw.WriteString(`  "name": `)
+		e.str(`  "name": `)
 		e.value(c.Name)
-		e.bw.WriteString(",\n")
+		e.str(",\n")
+	}
+	if c.Log != nil {
+		e.str(`  "log": `)
+		e.value(logRefFile{ID: c.Log.ID, Gen: c.Log.Gen, Layout: o.layout})
+		e.str(",\n")
 	}
 	// Every section after the first ends the previous one with a comma.
 	first := true
 	open := func(name, bracket string) {
 		if !first {
-			e.bw.WriteString(",\n")
+			e.str(",\n")
 		}
 		first = false
-		fmt.Fprintf(e.bw, "  %q: %s", name, bracket)
+		e.str(fmt.Sprintf("  %q: %s", name, bracket))
 	}
-	list := func(name string, n int, item func(i int) any) {
-		open(name, "[")
+	var pad []byte
+	for sec := 0; sec < numSections; sec++ {
+		n := c.count(sec)
+		open(sectionNames[sec], "[")
+		slack := o.slack[sec]
+		if len(pad) < slack {
+			pad = bytes.Repeat([]byte{' '}, slack)
+		}
+		slots[sec] = make([]slot, n)
 		for i := 0; i < n; i++ {
-			if i > 0 {
-				e.bw.WriteByte(',')
+			e.str("\n    ")
+			off := e.n
+			e.value(c.element(sec, i))
+			e.raw(pad[:slack])
+			slots[sec][i] = slot{off: off, size: int(e.n - off)}
+			if i < n-1 {
+				e.str(",")
 			}
-			e.bw.WriteString("\n    ")
-			e.value(item(i))
 		}
 		if n > 0 {
-			e.bw.WriteString("\n  ")
+			e.str("\n  ")
 		}
-		e.bw.WriteString("]")
+		e.str("]")
 	}
-	list("hosts", len(c.Hosts), func(i int) any { return c.Hosts[i] })
-	list("instances", len(c.Instances), func(i int) any { return c.Instances[i] })
-	list("server_groups", len(c.ServerGroups), func(i int) any { return c.ServerGroups[i] })
-	list("vnf_managers", len(c.VNFManagers), func(i int) any { return c.VNFManagers[i] })
 	// The bookkeeping maps follow, each entry on its own line, in key
 	// order so the file is stable between writes.
 	object := func(name string, keys []string, get func(k string) any) {
@@ -454,36 +587,49 @@ func EncodeCloud(w io.Writer, c *Cloud) error {
 		open(name, "{")
 		for i, k := range keys {
 			if i > 0 {
-				e.bw.WriteByte(',')
+				e.str(",")
 			}
-			e.bw.WriteString("\n    ")
+			e.str("\n    ")
 			e.value(k)
-			e.bw.WriteString(": ")
+			e.str(": ")
 			e.value(get(k))
 		}
-		e.bw.WriteString("\n  }")
+		e.str("\n  }")
 	}
-	object("steps", sortedKeys(c.Steps), func(k string) any { return c.Steps[k] })
-	object("backups", sortedKeys(c.Backups), func(k string) any { return c.Backups[k] })
-	object("faults", sortedKeys(c.Faults), func(k string) any { return c.Faults[k] })
-	if c.NextBackup != 0 {
-		open("next_backup", "")
-		fmt.Fprintf(e.bw, "%d", c.NextBackup)
+	if o.bookkeeping {
+		object("steps", sortedKeys(c.Steps), func(k string) any { return c.Steps[k] })
+		object("backups", sortedKeys(c.Backups), func(k string) any { return c.Backups[k] })
+		object("faults", sortedKeys(c.Faults), func(k string) any { return c.Faults[k] })
+		if c.NextBackup != 0 {
+			open("next_backup", "")
+			e.str(strconv.Itoa(c.NextBackup))
+		}
 	}
-	e.bw.WriteString("\n}\n")
+	e.str("\n}\n")
 	if e.err != nil {
-		return e.err
+		return slots, e.err
 	}
-	return e.bw.Flush()
+	return slots, e.bw.Flush()
 }
 
 // lineEncoder writes JSON values without the newline json.Encoder appends,
-// keeping the first error.
+// counting the bytes written and keeping the first error.
 type lineEncoder struct {
 	bw  *bufio.Writer
+	n   int64
 	buf bytes.Buffer
 	enc *json.Encoder
 	err error
+}
+
+func (e *lineEncoder) str(s string) {
+	e.bw.WriteString(s)
+	e.n += int64(len(s))
+}
+
+func (e *lineEncoder) raw(b []byte) {
+	e.bw.Write(b)
+	e.n += int64(len(b))
 }
 
 func (e *lineEncoder) value(v any) {
@@ -494,7 +640,19 @@ func (e *lineEncoder) value(v any) {
 	if e.err = e.enc.Encode(v); e.err != nil {
 		return
 	}
-	e.bw.Write(bytes.TrimSuffix(e.buf.Bytes(), []byte("\n")))
+	e.raw(bytes.TrimSuffix(e.buf.Bytes(), []byte("\n")))
+}
+
+// marshalElement encodes one element of the cloud file exactly as
+// encodeCloud writes it.
+func marshalElement(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encoding the cloud: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -924,6 +924,50 @@ func (d *fastDecoder) faultCount() (*FaultCount, error) {
 	}
 }
 
+// logRef decodes the cloud's "log" header; null is nil.
+func (d *fastDecoder) logRef() (*LogRef, error) {
+	if d.null() {
+		return nil, nil
+	}
+	if err := d.open('{'); err != nil {
+		return nil, err
+	}
+	r := &LogRef{}
+	var s seen
+	for first := true; ; first = false {
+		more, err := d.more('}', first)
+		if err != nil {
+			return nil, err
+		}
+		if !more {
+			return r, nil
+		}
+		k, err := d.key()
+		if err != nil {
+			return nil, err
+		}
+		switch string(k) {
+		case "id":
+			if err = s.add(0); err == nil {
+				err = d.str(&r.ID)
+			}
+		case "gen":
+			if err = s.add(1); err == nil {
+				err = d.int64(&r.Gen)
+			}
+		case "layout":
+			if err = s.add(2); err == nil {
+				err = d.str(&r.layout)
+			}
+		default:
+			err = errSlow
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
 // list decodes an array of objects: null is nil, [] an empty list.
 func list[T any](d *fastDecoder, dst *[]*T, elem func() (*T, error)) error {
 	if d.null() {
@@ -1017,6 +1061,10 @@ func (d *fastDecoder) cloud() (*Cloud, error) {
 			if err = s.add(1); err == nil {
 				err = d.str(&c.Name)
 			}
+		case "log":
+			if err = s.add(10); err == nil {
+				c.Log, err = d.logRef()
+			}
 		case "hosts":
 			if err = s.add(2); err == nil {
 				err = list(d, &c.Hosts, d.host)
@@ -1056,7 +1104,7 @@ func (d *fastDecoder) cloud() (*Cloud, error) {
 			return nil, err
 		}
 	}
-	if version != FormatVersion {
+	if !knownFormat(version) || (version == formatV1 && c.Log != nil) {
 		return nil, errSlow // missing or another version: the slow path says which
 	}
 	c.FormatVersion = FormatVersion

@@ -53,6 +53,14 @@ func TestFastDecodeMatchesJSON(t *testing.T) {
 		}
 		docs = append(docs, buf.Bytes())
 	}
+	// As a Store writes it: padded elements, a log header with a layout.
+	rich := richCloud(t)
+	rich.Log = &LogRef{ID: "0123abcd", Gen: 42}
+	var padded bytes.Buffer
+	if _, err := encodeCloud(&padded, rich, encodeOptions{slack: defaultSlack, layout: "feed"}); err != nil {
+		t.Fatal(err)
+	}
+	docs = append(docs, padded.Bytes())
 	for i, data := range docs {
 		fast, ok, slow, err := fastAndSlow(t, data)
 		if err != nil {
@@ -96,7 +104,8 @@ func TestFastDecodeMatchesJSON(t *testing.T) {
 	// Everything else: declined, so encoding/json decides (and words the
 	// error).
 	declined := []string{
-		``, `null`, `[]`, `{}`, `{"format_version":2}`, `{"format_version":null}`, `{"format_version":1.0}`,
+		``, `null`, `[]`, `{}`, `{"format_version":3,"hosts":[]}`,
+		`{"format_version":1,"log":{"id":"x","gen":1}}`, `{"format_version":2,"log":{"id":"x","gen":1,"extra":1}}`, `{"format_version":2,"log":{"id":"x","gen":1.5}}`, `{"format_version":null}`, `{"format_version":1.0}`,
 		`{"format_version":01}`, `{"format_version":1e0}`, `{"format_version":1}x`, `{"format_version":1}}`,
 		`{"format_version":1} {}`, `{"format_version":1,}`, `{"format_version":1,"hosts":[{"name":"h",}]}`,
 		`{"format_version":1,"Hosts":[]}`, `{"format_version":1,"hostz":[]}`, `{"format_version":1,"format_version":1}`,
@@ -129,6 +138,7 @@ func FuzzDecodeCloud(f *testing.F) {
 "backups":{"b-1":{"host":"h1","component":"c","version":"1.0","step_id":"s","created":"2026-03-01T12:30:00+02:00"}},"next_backup":2,"faults":{"f":{"matched":3,"injected":-1}}}`,
 		`{"format_version":1,"instances":[{"id":"a","live_migratable":null,"flavor":{"vcpus":-0}}],"server_groups":[{"members":null}]}`,
 		`{"format_version":1,"hosts":[],"instances":[],"server_groups":[],"vnf_managers":[]}`,
+		`{"format_version":2,"log":{"id":"a","gen":3,"layout":"b"},"hosts":[{"name":"h"}      ,{"name":"i"}  ]}`,
 	} {
 		f.Add([]byte(seed))
 	}

@@ -162,8 +162,19 @@ func mustOK(t testing.TB, p *Provider, req sdk.ExecuteActionRequest) map[string]
 	return resp.Outputs
 }
 
-// readCloud reads the cloud file as it is on disk.
+// readCloud reads the cloud as a provider sees it: the file and the
+// bookkeeping of its step log.
 func readCloud(t testing.TB, path string) *Cloud {
+	t.Helper()
+	c, err := ReadCloud(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// readCloudFile decodes the cloud file alone, as a tool reading it would.
+func readCloudFile(t testing.TB, path string) *Cloud {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -337,11 +337,7 @@ func (c *Cloud) UsedByHost() map[string]Resources {
 // Used is UsedByHost for one host.
 func (c *Cloud) Used(host string) Resources {
 	var r Resources
-	for _, in := range c.Instances {
-		if in.Host == host || (in.Migration != nil && in.Migration.To == host) {
-			r = r.Add(in.Flavor.Resources)
-		}
-	}
+	c.instancesAt(host, func(in *Instance) { r = r.Add(in.Flavor.Resources) })
 	return r
 }
 

@@ -171,14 +171,14 @@ func (r *run) needEmpty(c *Cloud, h *Host) error {
 		return nil
 	}
 	var running []string
-	for _, in := range c.Instances {
+	c.instancesAt(h.Name, func(in *Instance) {
 		switch {
-		case in.Migration != nil && (in.Host == h.Name || in.Migration.To == h.Name):
+		case in.Migration != nil:
 			running = append(running, in.ID+" (migrating)")
 		case in.Host == h.Name && (in.Status == StatusActive || in.Status == StatusPaused):
 			running = append(running, in.ID)
 		}
-	}
+	})
 	if len(running) > 0 {
 		return refuse("host %q still runs %d instance(s): %s; %s of %s requires an empty host (requires_empty_host): evacuate them first", h.Name, len(running), firstN(running, 5), r.kind, r.req.Component)
 	}
@@ -322,16 +322,19 @@ func membersOff(c *Cloud, g *ServerGroup, self, host string) []string {
 
 // apply makes the action's change; check has passed under the same lock.
 // It fills the event's details and returns the outputs and any warnings.
-func (r *run) apply(c *Cloud, ev *Event) (outputs map[string]string, warnings []string) {
+// It marks in tx every host and instance it changes.
+func (r *run) apply(c *Cloud, tx *Tx, ev *Event) (outputs map[string]string, warnings []string) {
 	q := r.req
 	switch q.Kind {
 	case sdk.ActionEnterMaintenance:
 		h := c.Host(q.Host)
 		h.State, h.StateReason = StateMaintenance, r.reason()
+		tx.ChangedHost(h)
 		return map[string]string{"reason": h.StateReason}, nil
 	case sdk.ActionLeaveMaintenance:
 		h := c.Host(q.Host)
 		h.State, h.StateReason = StateUp, ""
+		tx.ChangedHost(h)
 		return nil, nil
 	case sdk.ActionMigrate:
 		in := c.Instance(q.Instance)
@@ -340,22 +343,19 @@ func (r *run) apply(c *Cloud, ev *Event) (outputs map[string]string, warnings []
 			warnings = append(warnings, w)
 		}
 		in.Host, in.Migration = q.Destination, nil
+		tx.ChangedInstance(in)
 		ev.From, ev.To = from, q.Destination
 		return map[string]string{"from": from, "to": q.Destination}, warnings
 	case sdk.ActionBackup:
 		h := c.Host(q.Host)
-		c.NextBackup++
-		id := fmt.Sprintf("bk-%06d", c.NextBackup)
-		if c.Backups == nil {
-			c.Backups = map[string]*Backup{}
-		}
-		c.Backups[id] = &Backup{Host: h.Name, Component: q.Component, Version: h.Versions[q.Component], StepID: q.ID, Created: r.p.now().UTC()}
+		id := tx.addBackup(c, &Backup{Host: h.Name, Component: q.Component, Version: h.Versions[q.Component], StepID: q.ID, Created: r.p.now().UTC()})
 		ev.BackupID, ev.From = id, h.Versions[q.Component]
 		return map[string]string{"backup_id": id, "version": h.Versions[q.Component]}, nil
 	case sdk.ActionUpgrade:
 		h := c.Host(q.Host)
 		from := h.Versions[q.Component]
 		h.Versions[q.Component] = q.ToVersion
+		tx.ChangedHost(h)
 		ev.From, ev.To = from, q.ToVersion
 		return map[string]string{"from_version": from, "version": q.ToVersion}, nil
 	case sdk.ActionVerify:
@@ -369,6 +369,7 @@ func (r *run) apply(c *Cloud, ev *Event) (outputs map[string]string, warnings []
 		} else {
 			h.Versions[q.Component] = q.FromVersion
 		}
+		tx.ChangedHost(h)
 		ev.From, ev.To = from, q.FromVersion
 		return map[string]string{"version": q.FromVersion}, nil
 	case sdk.ActionRestore:
@@ -376,6 +377,7 @@ func (r *run) apply(c *Cloud, ev *Event) (outputs map[string]string, warnings []
 		h := c.Host(b.Host)
 		from := h.Versions[b.Component]
 		h.Versions[b.Component] = b.Version
+		tx.ChangedHost(h)
 		ev.Host, ev.Component, ev.From, ev.To = h.Name, b.Component, from, b.Version
 		return map[string]string{"version": b.Version}, nil
 	case sdk.ActionProbe:

@@ -17,8 +17,26 @@ import (
 	"github.com/zclconf/go-cty/cty"
 )
 
-// increment adds one to host h1's "counter" attribute by read-modify-write.
-func increment(ctx context.Context, s *Store) error {
+// TestMain checks, after every change a test makes, that reading the files
+// afresh gives the cloud the store holds (see verifyCommits).
+func TestMain(m *testing.M) {
+	verifyCommits = true
+	os.Exit(m.Run())
+}
+
+// noVerify turns verifyCommits off for a benchmark.
+func noVerify(b *testing.B) {
+	verifyCommits = false
+	b.Cleanup(func() { verifyCommits = true })
+}
+
+// increment adds one to host h1's "counter" attribute by read-modify-write,
+// saying the whole cloud may have changed (tx.Changed).
+func increment(ctx context.Context, s *Store) error { return incrementHow(ctx, s, false) }
+
+// incrementHow is increment, saying only h1 changed when precise, so the
+// host is rewritten in place.
+func incrementHow(ctx context.Context, s *Store, precise bool) error {
 	return s.Update(ctx, func(c *Cloud, tx *Tx) error {
 		h := c.Host("h1")
 		if h.Attributes == nil {
@@ -26,7 +44,11 @@ func increment(ctx context.Context, s *Store) error {
 		}
 		n, _ := strconv.Atoi(h.Attributes["counter"])
 		h.Attributes["counter"] = strconv.Itoa(n + 1)
-		tx.Changed()
+		if precise {
+			tx.ChangedHost(h)
+		} else {
+			tx.Changed()
+		}
 		tx.Log(Event{Action: "increment", Host: "h1", Result: ResultOK})
 		return nil
 	})
@@ -53,69 +75,83 @@ func checkSeq(t *testing.T, path string, n int) {
 }
 
 func TestConcurrentUpdatesGoroutines(t *testing.T) {
-	path := writeCloud(t, testCloud())
-	const workers, each = 6, 15
-	var wg sync.WaitGroup
-	errs := make(chan error, workers*each)
-	for w := 0; w < workers; w++ {
-		// Separate stores, as separate providers would have: they share
-		// nothing but the files.
-		s := OpenStore(path)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < each; i++ {
-				if err := increment(context.Background(), s); err != nil {
-					errs <- err
-				}
+	for _, precise := range []bool{false, true} {
+		t.Run(fmt.Sprintf("precise=%v", precise), func(t *testing.T) {
+			path := writeCloud(t, testCloud())
+			const workers, each = 6, 15
+			var wg sync.WaitGroup
+			errs := make(chan error, workers*each)
+			for w := 0; w < workers; w++ {
+				// Separate stores, as separate providers would have: they
+				// share nothing but the files.
+				s := OpenStore(path)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < each; i++ {
+						if err := incrementHow(context.Background(), s, precise); err != nil {
+							errs <- err
+						}
+					}
+				}()
 			}
-		}()
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			if got := counter(t, path); got != workers*each {
+				t.Errorf("counter %d, want %d: updates were lost", got, workers*each)
+			}
+			checkSeq(t, path, workers*each)
+		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	if got := counter(t, path); got != workers*each {
-		t.Errorf("counter %d, want %d: updates were lost", got, workers*each)
-	}
-	checkSeq(t, path, workers*each)
 }
 
 // TestConcurrentUpdatesProcesses runs the same read-modify-write from
-// several processes (this test binary, re-executed).
+// several processes (this test binary, re-executed), whole and in place.
 func TestConcurrentUpdatesProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	path := writeCloud(t, testCloud())
-	const procs, each = 3, 20
-	var cmds []*execpkg.Cmd
-	for i := 0; i < procs; i++ {
-		cmd := execpkg.Command(os.Args[0], "-test.run=^TestHelperIncrement$")
-		cmd.Env = append(os.Environ(), "SIM_HELPER_CLOUD="+path, fmt.Sprintf("SIM_HELPER_N=%d", each))
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmds = append(cmds, cmd)
+	for _, precise := range []bool{false, true} {
+		t.Run(fmt.Sprintf("precise=%v", precise), func(t *testing.T) {
+			path := writeCloud(t, testCloud())
+			const procs, each = 3, 20
+			var cmds []*execpkg.Cmd
+			for i := 0; i < procs; i++ {
+				cmd := execpkg.Command(os.Args[0], "-test.run=^TestHelperIncrement$")
+				cmd.Env = append(os.Environ(), "SIM_HELPER_CLOUD="+path, fmt.Sprintf("SIM_HELPER_N=%d", each), fmt.Sprintf("SIM_HELPER_PRECISE=%v", precise))
+				cmd.Stderr = os.Stderr
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				cmds = append(cmds, cmd)
+			}
+			// And this process joins in, reading the cloud in between.
+			s := OpenStore(path)
+			for i := 0; i < each; i++ {
+				if err := incrementHow(context.Background(), s, precise); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.View(context.Background(), func(c *Cloud) error { return c.Index() }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, cmd := range cmds {
+				if err := cmd.Wait(); err != nil {
+					t.Fatalf("helper: %v", err)
+				}
+			}
+			if got := counter(t, path); got != (procs+1)*each {
+				t.Errorf("counter %d, want %d: updates were lost", got, (procs+1)*each)
+			}
+			if c := readCloudFile(t, path); c.Host("h1").Attributes["counter"] != strconv.Itoa((procs+1)*each) {
+				t.Errorf("the cloud file alone has counter %s", c.Host("h1").Attributes["counter"])
+			}
+			checkSeq(t, path, (procs+1)*each)
+		})
 	}
-	// And this process joins in.
-	s := OpenStore(path)
-	for i := 0; i < each; i++ {
-		if err := increment(context.Background(), s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, cmd := range cmds {
-		if err := cmd.Wait(); err != nil {
-			t.Fatalf("helper: %v", err)
-		}
-	}
-	if got := counter(t, path); got != (procs+1)*each {
-		t.Errorf("counter %d, want %d: updates were lost", got, (procs+1)*each)
-	}
-	checkSeq(t, path, (procs+1)*each)
 }
 
 func TestHelperIncrement(t *testing.T) {
@@ -124,9 +160,10 @@ func TestHelperIncrement(t *testing.T) {
 		t.Skip("helper process for TestConcurrentUpdatesProcesses")
 	}
 	n, _ := strconv.Atoi(os.Getenv("SIM_HELPER_N"))
+	precise := os.Getenv("SIM_HELPER_PRECISE") == "true"
 	s := OpenStore(path)
 	for i := 0; i < n; i++ {
-		if err := increment(context.Background(), s); err != nil {
+		if err := incrementHow(context.Background(), s, precise); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -174,7 +211,7 @@ func TestAtomicWriteLeavesNoTemporaryFiles(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	want := "cloud.json cloud.json.events.jsonl cloud.json.lock"
+	want := "cloud.json cloud.json.events.jsonl cloud.json.lock cloud.json.steps.jsonl"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("directory holds %s, want %s", got, want)
 	}
@@ -227,7 +264,7 @@ func TestFormatVersionAndCorruption(t *testing.T) {
 	tests := []struct {
 		name, content, wantErr string
 	}{
-		{"newer format", strings.Replace(good, `"format_version": 1`, `"format_version": 2`, 1), "format_version 2 is not supported by this sim provider, which reads format_version 1"},
+		{"newer format", strings.Replace(good, `"format_version": 2`, `"format_version": 3`, 1), "format_version 3 is not supported by this sim provider, which reads format_version 1 and 2"},
 		{"no format", `{"hosts": []}`, "no format_version"},
 		{"truncated", good[:len(good)/2], "invalid JSON"},
 		{"syntax error", strings.Replace(good, `"role":"compute"`, `"role":compute"`, 1), "invalid JSON at line 5, column 26"},

@@ -5,9 +5,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -28,6 +25,7 @@ import (
 
 	"github.com/escalator-nfv/escalator/internal/plans"
 	"github.com/escalator-nfv/escalator/internal/state"
+	"github.com/escalator-nfv/escalator/internal/vnfm"
 	"github.com/escalator-nfv/escalator/plugins/sim"
 )
 
@@ -427,14 +425,11 @@ func (c *campaign) statusErr() (*state.State, error) {
 	return &st, nil
 }
 
-// cloud reads the cloud file as it is now.
+// cloud reads the cloud as it is now, the way a provider does: the cloud
+// file with its step log (completed steps live there, not in the file).
 func (c *campaign) cloud() *sim.Cloud {
 	c.t.Helper()
-	b, err := os.ReadFile(c.path("cloud.json"))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	cl, err := sim.DecodeCloud(b)
+	cl, err := sim.ReadCloud(context.Background(), c.path("cloud.json"))
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -614,9 +609,11 @@ func newWebhook(t *testing.T) *webhook {
 			http.Error(rw, "bad notification: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		mac := hmac.New(sha256.New, []byte(notifySecret))
-		mac.Write(body)
-		good := r.Header.Get("X-Escalator-Signature") == "sha256="+hex.EncodeToString(mac.Sum(nil))
+		good := vnfm.Verify(notifySecret, r.Header.Get(vnfm.SignatureHeader), body, time.Now()) == nil
+		n.Event = "available"
+		if n.State == vnfm.StatePlannedMaintenance {
+			n.Event = "maintenance"
+		}
 		n.Received = received
 		w.mu.Lock()
 		if !good {
@@ -628,7 +625,9 @@ func newWebhook(t *testing.T) *webhook {
 		w.got = append(w.got, n)
 		w.mu.Unlock()
 		rw.WriteHeader(http.StatusOK)
-		_, _ = rw.Write([]byte(`{"reply":"ack"}`))
+		if n.Event == "maintenance" {
+			_, _ = rw.Write([]byte(`{"state":"ACK_PLANNED_MAINTENANCE"}`))
+		}
 	}))
 	t.Cleanup(w.srv.Close)
 	return w
@@ -930,21 +929,14 @@ func copyFile(src, dst string) error {
 // would, so that no provider process reads a half-made change.
 func (c *campaign) editCloud(edit func(cl *sim.Cloud)) {
 	c.t.Helper()
-	f, err := os.OpenFile(c.path("cloud.json.lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	// Under the sim's own lock and through its store, as an operator's
+	// tool would: the change is not logged as an action.
+	err := sim.OpenStore(c.path("cloud.json")).Update(context.Background(), func(cl *sim.Cloud, tx *sim.Tx) error {
+		edit(cl)
+		tx.Changed()
+		return cl.Index()
+	})
 	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		c.t.Fatal(err)
-	}
-	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-	cl := c.cloud()
-	edit(cl)
-	if err := cl.Index(); err != nil {
-		c.t.Fatal(err)
-	}
-	if err := sim.WriteCloudFile(c.path("cloud.json"), cl); err != nil {
 		c.t.Fatal(err)
 	}
 }

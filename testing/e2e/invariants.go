@@ -69,12 +69,15 @@ type Notification struct {
 	// Received is when the request arrived, Replied when the answer was
 	// sent (the engine proceeds after that).
 	Received, Replied time.Time
-	RunID             string   `json:"run_id"`
+	RunID             string   `json:"session_id"`
 	Wave              int      `json:"wave"`
-	Event             string   `json:"event"`
+	State             string   `json:"state"`
 	Hosts             []string `json:"hosts"`
-	Instances         []string `json:"instances"`
+	Instances         []string `json:"instance_ids"`
 	Projects          []string `json:"projects"`
+	// Event is "maintenance" for PLANNED_MAINTENANCE, "available" for
+	// MAINTENANCE_COMPLETE (set by whoever records the notification).
+	Event string `json:"-"`
 }
 
 // Input is what the checker reads.

@@ -69,6 +69,13 @@ rollout "c" {
   }
   notify "missing" { # ERROR: Missing required argument
   }
+  notify "async" {
+    url                = "http://127.0.0.1:1/"
+    reply_url          = "127.0.0.1:8470/v1" # ERROR: Invalid URL
+    lead_time          = "soon" # ERROR: Invalid duration
+    own_action_timeout = "0s" # ERROR: Invalid duration
+    wait               = "maybe" # ERROR: Incorrect value type
+  }
   canary {
     pause = "yes" # ERROR: Incorrect value type
   }

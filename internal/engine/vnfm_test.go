@@ -1,0 +1,205 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/escalator-nfv/escalator/internal/config"
+	"github.com/escalator-nfv/escalator/internal/plans"
+	"github.com/escalator-nfv/escalator/internal/state"
+	"github.com/escalator-nfv/escalator/plugins/sdk"
+)
+
+// fakeNotifier answers maintenance notifications with reply (nil: ACK)
+// or err, and records what it was told.
+type fakeNotifier struct {
+	mu    sync.Mutex
+	reply *Reply
+	err   error
+	got   []Notification
+}
+
+func (f *fakeNotifier) Notify(_ context.Context, _ plans.Notification, msg Notification) (*Reply, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got = append(f.got, msg)
+	if msg.Event != "maintenance" {
+		return nil, nil
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	if f.reply != nil {
+		return f.reply, nil
+	}
+	return &Reply{Ack: true}, nil
+}
+
+// vnfmSetup is setup() with a notify block "vnfm" for project "ims" (all
+// instances are of "ims") and the given on_timeout and lead_time.
+func vnfmSetup(t *testing.T, action, onTimeout, lead string) (*config.Config, *plans.Plan) {
+	return vnfmSetupOwn(t, action, onTimeout, lead, "1m")
+}
+
+func vnfmSetupOwn(t *testing.T, action, onTimeout, lead, ownTimeout string) (*config.Config, *plans.Plan) {
+	t.Helper()
+	extra := ""
+	if action == "continue" {
+		extra = "max_failed = 10"
+	}
+	_, p := setup(t, false, action, extra)
+	dir := t.TempDir()
+	src := fmt.Sprintf(strings.Replace(campaign, "  on_failure {", `  notify "vnfm" {
+    url        = "http://127.0.0.1:9/"
+    projects   = ["ims"]
+    on_timeout = %q
+    lead_time  = %q
+    own_action_timeout = %q
+  }
+  on_failure {`, 1), "false", onTimeout, lead, ownTimeout, action, extra)
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, ds := config.Load(dir, config.Options{})
+	if ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+	for _, w := range p.Rollouts[0].Waves {
+		w.Notify = []plans.Notification{{Notify: "vnfm", URL: "http://127.0.0.1:9/", Projects: []string{"ims"}, OnTimeout: onTimeout}}
+		for _, hv := range w.Hosts {
+			for i := range hv.Moves {
+				hv.Moves[i].Project = "ims"
+			}
+		}
+	}
+	return cfg, p
+}
+
+func lastHostStatus(rec *memRecorder, host string) (string, string) {
+	var st, code string
+	for _, e := range rec.events {
+		if e.Kind == state.KindHostStatus && e.Host == host {
+			st, code = e.Status, e.Code
+		}
+	}
+	return st, code
+}
+
+func TestVNFMNackFailsItsHostsUntouched(t *testing.T) {
+	cfg, p := vnfmSetup(t, "halt", "proceed", "0s")
+	ex, rec := &fakeExec{}, &memRecorder{}
+	e := newEngine(cfg, p, ex, rec)
+	e.Notifier = &fakeNotifier{reply: &Reply{Ack: false, Reason: "switch-over in progress"}}
+	out, err := e.Run(context.Background())
+	if err != nil || out.Status != state.RunHalted || !strings.Contains(out.Message, "switch-over in progress") {
+		t.Fatalf("out %+v err %v", out, err)
+	}
+	if len(ex.calls) != 0 {
+		t.Errorf("a refused wave was touched: %v", ex.calls)
+	}
+	if st, code := lastHostStatus(rec, "h1"); st != string(state.HostFailed) || code != state.CodeVNFMRefused {
+		t.Errorf("h1 ended %s/%s, want failed/%s (not in maintenance: it was never touched)", st, code, state.CodeVNFMRefused)
+	}
+	// The refusal is a failed notify step: a resumed run asks again.
+	if rec.finished()["w1/notify/vnfm/maintenance"] {
+		t.Error("a refused notification counts as done")
+	}
+}
+
+func TestVNFMNoReplyFailHost(t *testing.T) {
+	cfg, p := vnfmSetup(t, "continue", "fail_host", "0s")
+	p.Rollouts[0].MaxFailed = 10
+	ex, rec := &fakeExec{}, &memRecorder{}
+	e := newEngine(cfg, p, ex, rec)
+	e.Notifier = &fakeNotifier{err: fmt.Errorf("%w: timeout", ErrNoReply)}
+	out, err := e.Run(context.Background())
+	if err != nil || out.Status != state.RunFinished || len(out.Failed) != 4 {
+		t.Fatalf("out %+v err %v", out, err)
+	}
+	if len(ex.calls) != 0 {
+		t.Errorf("hosts of a silent VNF manager were touched: %v", ex.calls)
+	}
+}
+
+func TestVNFMOwnActionAndLeadTime(t *testing.T) {
+	cfg, p := vnfmSetup(t, "halt", "proceed", "30s")
+	ex, rec := &fakeExec{}, &memRecorder{}
+	e := newEngine(cfg, p, ex, rec)
+	notifier := &fakeNotifier{reply: &Reply{Ack: true, Actions: map[string]string{"vm-h1": actionOwn}}}
+	// vm-h1 is gone from h1 (the VNF manager moved it) when first looked
+	// for.
+	pl := &fakePlacer{at: map[string]string{"vm-h1": "h7"}}
+	var slept []time.Duration
+	e.Notifier, e.Placer = notifier, pl
+	e.Sleep = func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }
+	out, err := e.Run(context.Background())
+	if err != nil || out.Status != state.RunFinished {
+		t.Fatalf("out %+v err %v", out, err)
+	}
+	for _, r := range ex.reqs {
+		if r.Kind == sdk.ActionMigrate && r.Instance == "vm-h1" {
+			t.Errorf("escalator migrated vm-h1, which its VNF manager took over")
+		}
+	}
+	if pl.locates == 0 || !rec.finished()["w1/h1/migrate/vm-h1/own_action"] {
+		t.Errorf("no wait for vm-h1 to leave h1 (locates %d)", pl.locates)
+	}
+	// Lead time once per wave, before its first move.
+	if len(slept) != 3 || slept[0] <= 0 || slept[0] > 30*time.Second {
+		t.Errorf("lead time sleeps %v, want three of at most 30s", slept)
+	}
+	// Notifications name the instances with what is planned, and the
+	// available one carries the new versions.
+	var maint, avail int
+	for _, n := range notifier.got {
+		switch n.Event {
+		case "maintenance":
+			maint++
+			if len(n.Instances) == 0 || n.Instances[0].Destination != "h9" || !n.Instances[0].Live || n.NotBefore.IsZero() || !strings.HasPrefix(n.ID, "run-1/") {
+				t.Errorf("maintenance notification %+v", n)
+			}
+		case "available":
+			avail++
+			for _, h := range n.Hosts {
+				if n.Versions[h]["nova"] != "27.1.0" {
+					t.Errorf("available notification without versions: %+v", n)
+				}
+			}
+		}
+	}
+	if maint != 3 || avail != 3 {
+		t.Errorf("%d maintenance and %d available notifications, want 3 and 3", maint, avail)
+	}
+	// A resumed run still knows vm-h1 is the VNF manager's (from the
+	// journal's note), so it does not migrate it either.
+	own := false
+	for _, ev := range rec.events {
+		own = own || (ev.Code == state.CodeOwnAction && ev.Data[DataOwnAction] == "vm-h1")
+	}
+	if !own {
+		t.Error("OWN_ACTION not recorded in the journal")
+	}
+}
+
+// TestVNFMOwnActionTimeout: an instance the VNF manager took over and never
+// moved fails its host after own_action_timeout.
+func TestVNFMOwnActionTimeout(t *testing.T) {
+	cfg, p := vnfmSetupOwn(t, "halt", "proceed", "0s", "1s")
+	ex, rec := &fakeExec{}, &memRecorder{}
+	e := newEngine(cfg, p, ex, rec)
+	e.Notifier = &fakeNotifier{reply: &Reply{Ack: true, Actions: map[string]string{"vm-h1": actionOwn}}}
+	e.Placer = &fakePlacer{at: map[string]string{"vm-h1": "h1"}}
+	out, err := e.Run(context.Background())
+	if err != nil || out.Status != state.RunHalted || !strings.Contains(out.Message, "still on h1 after 1s") {
+		t.Fatalf("out %+v err %v", out, err)
+	}
+	if st, _ := lastHostStatus(rec, "h1"); st != string(state.HostInMaintenance) {
+		t.Errorf("h1 ended %s, want in_maintenance (halt)", st)
+	}
+}
