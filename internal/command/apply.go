@@ -16,6 +16,7 @@ import (
 	"github.com/escalator-nfv/escalator/internal/command/arguments"
 	"github.com/escalator-nfv/escalator/internal/command/views"
 	"github.com/escalator-nfv/escalator/internal/plans"
+	"github.com/escalator-nfv/escalator/internal/pluginhost"
 	"github.com/escalator-nfv/escalator/internal/report"
 	"github.com/escalator-nfv/escalator/internal/session"
 	"github.com/escalator-nfv/escalator/internal/state"
@@ -39,7 +40,9 @@ func (c *ApplyCommand) Run(rawArgs []string) int {
 		view.HelpPrompt()
 		return ExitError
 	}
-	ctx, stop := pluginContext()
+	// Ctrl-C once: no new step starts, the running ones finish; twice:
+	// they are cancelled (and recorded so); three times: exit at once.
+	ctx, drain, stop := pluginhost.SignalDrain(context.Background(), interruptGrace)
 	defer stop()
 
 	s, ds := session.Open(ctx, session.Options{Dir: ".", Vars: configVars(args.Vars), Parallelism: args.Parallelism})
@@ -70,7 +73,7 @@ func (c *ApplyCommand) Run(rawArgs []string) int {
 		view.Errors([]error{err})
 		return ExitError
 	}
-	opts := session.ApplyOptions{PlanPath: args.PlanFile, Parallelism: args.Parallelism, Start: view.Start, Observe: view.Event}
+	opts := session.ApplyOptions{PlanPath: args.PlanFile, Parallelism: args.Parallelism, Start: view.Start, Observe: view.Event, Drain: drain}
 	if args.Listen.Listen != "" {
 		a, err := startAPI(s.Config, backend, args.Listen)
 		if err != nil {

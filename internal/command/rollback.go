@@ -12,6 +12,7 @@ import (
 
 	"github.com/escalator-nfv/escalator/internal/command/arguments"
 	"github.com/escalator-nfv/escalator/internal/command/views"
+	"github.com/escalator-nfv/escalator/internal/pluginhost"
 	"github.com/escalator-nfv/escalator/internal/session"
 	"github.com/escalator-nfv/escalator/internal/state"
 )
@@ -34,7 +35,9 @@ func (c *RollbackCommand) Run(rawArgs []string) int {
 		view.HelpPrompt()
 		return ExitError
 	}
-	ctx, stop := pluginContext()
+	// Ctrl-C once: no new step starts, the running ones finish; twice:
+	// they are cancelled (and recorded so); three times: exit at once.
+	ctx, drain, stop := pluginhost.SignalDrain(context.Background(), interruptGrace)
 	defer stop()
 
 	s, ds := session.Open(ctx, session.Options{Dir: ".", Vars: configVars(args.Vars), Parallelism: args.Parallelism})
@@ -75,7 +78,7 @@ func (c *RollbackCommand) Run(rawArgs []string) int {
 			return ExitError
 		}
 	}
-	res, ds := s.Rollback(ctx, backend, lock, session.RollbackOptions{Restore: args.Restore, AllowCold: args.AllowCold, Parallelism: args.Parallelism, Start: view.Start, Observe: view.Event})
+	res, ds := s.Rollback(ctx, backend, lock, session.RollbackOptions{Restore: args.Restore, AllowCold: args.AllowCold, Drain: drain, Parallelism: args.Parallelism, Start: view.Start, Observe: view.Event})
 	if res != nil && res.Outcome != nil {
 		view.Outcome(res.RunID, true, res.Outcome.Status, res.Outcome.Message, res.Outcome.Failed)
 	}

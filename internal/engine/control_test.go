@@ -8,6 +8,7 @@ import (
 
 	"github.com/escalator-nfv/escalator/internal/control"
 	"github.com/escalator-nfv/escalator/internal/state"
+	"github.com/escalator-nfv/escalator/plugins/sdk"
 )
 
 // abortAfter aborts the run once n steps have passed the gate.
@@ -72,4 +73,45 @@ func TestCanaryApprovalThroughControl(t *testing.T) {
 	if !noted {
 		t.Error("no note that the run waited for an approval")
 	}
+}
+
+// TestDrain: once Drain is closed no step starts; the running ones finish,
+// and the run halts (interrupted) without applying the failure policy.
+func TestDrain(t *testing.T) {
+	cfg, p := setup(t, false, "rollback_host", "")
+	rec := &memRecorder{}
+	drain := make(chan struct{})
+	ex := &drainingExec{drain: drain, after: 4}
+	e := newEngine(cfg, p, &fakeExec{}, rec)
+	e.Executors = map[string]Executor{"sim": ex}
+	e.Parallelism = 1
+	e.Drain = drain
+	out, err := e.Run(context.Background())
+	if err != nil || out.Status != state.RunHalted || out.Code != state.CodeInterrupted || len(out.Failed) != 0 {
+		t.Fatalf("drained run: %+v %v", out, err)
+	}
+	if n := len(ex.calls); n != 4 {
+		t.Errorf("%d actions ran, want the 4 started before the drain", n)
+	}
+	for _, ev := range rec.events {
+		if ev.Kind == state.KindStepFinished && ev.Status != string(state.StepOK) {
+			t.Errorf("a step did not finish cleanly: %+v", ev)
+		}
+	}
+}
+
+// drainingExec closes drain during its after-th action (which then
+// finishes normally).
+type drainingExec struct {
+	fakeExec
+	drain chan struct{}
+	after int
+}
+
+func (d *drainingExec) Execute(ctx context.Context, req sdk.ExecuteActionRequest, p func(string, float64)) (*sdk.ExecuteActionResponse, error) {
+	resp, err := d.fakeExec.Execute(ctx, req, p)
+	if len(d.calls) == d.after {
+		close(d.drain)
+	}
+	return resp, err
 }

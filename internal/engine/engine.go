@@ -161,6 +161,9 @@ type Engine struct {
 	// WaitCanary makes a canary wave that pauses wait for an approval
 	// through Control (apply -listen) instead of halting the run.
 	WaitCanary bool
+	// Drain, when closed, stops the run at the next step boundary: no new
+	// step starts, the running ones finish (the first Ctrl-C).
+	Drain <-chan struct{}
 	// Parallelism bounds the hosts worked on at once within a wave.
 	Parallelism int
 	// Observe, when set, is told of every event as it is recorded.
@@ -187,6 +190,13 @@ type Outcome struct {
 	// Code is the code of a halt (state.Code…), "" when it finished.
 	Code string
 }
+
+// ErrDrained is returned by a step that did not start because Drain was
+// closed.
+var ErrDrained = errors.New("interrupted: no new step starts")
+
+// drainedMessage is the outcome of a drained run.
+const drainedMessage = "interrupted (Ctrl-C): no new step started and the running ones finished. escalator apply continues the run"
 
 // abortedMessage is the outcome of an aborted run.
 const abortedMessage = "aborted by an operator at a step boundary; the steps that were running finished. escalator apply continues the run"
@@ -226,6 +236,9 @@ func (e *Engine) Run(ctx context.Context) (*Outcome, error) {
 			}
 			failed, err := e.runWave(ctx, r, rp, w)
 			out.Failed = append(out.Failed, failed...)
+			if errors.Is(err, ErrDrained) {
+				err = &haltError{msg: drainedMessage, code: state.CodeInterrupted}
+			}
 			var he *haltError
 			if errors.As(err, &he) {
 				out.Status, out.Message, out.Code = state.RunHalted, he.msg, he.code
@@ -309,7 +322,7 @@ func (e *Engine) runWave(ctx context.Context, r *config.Rollout, rp *plans.Rollo
 	var mu sync.Mutex
 	var failed []string
 	var halt error
-	aborted := false
+	aborted, drained := false, false
 	for _, hv := range w.Hosts {
 		wg.Add(1)
 		sem <- struct{}{}
@@ -327,6 +340,10 @@ func (e *Engine) runWave(ctx context.Context, r *config.Rollout, rp *plans.Rollo
 				// as it is, and the resumed run goes on with it.
 				if errors.Is(err, control.ErrAborted) {
 					aborted = true
+					return
+				}
+				if errors.Is(err, ErrDrained) {
+					drained = true
 					return
 				}
 				if ctx.Err() != nil {
@@ -347,6 +364,9 @@ func (e *Engine) runWave(ctx context.Context, r *config.Rollout, rp *plans.Rollo
 	if aborted {
 		return failed, &haltError{msg: abortedMessage, code: state.CodeAborted}
 	}
+	if drained {
+		return failed, &haltError{msg: drainedMessage, code: state.CodeInterrupted}
+	}
 	if err := ctx.Err(); err != nil {
 		return failed, err
 	}
@@ -355,7 +375,9 @@ func (e *Engine) runWave(ctx context.Context, r *config.Rollout, rp *plans.Rollo
 	}
 	for _, name := range w.Checks {
 		id := fmt.Sprintf("w%d/check/%s", w.Number, name)
-		if err := e.step(ctx, id, "", "", "check", func(ctx context.Context) error { return e.runCheck(ctx, name, "") }); err != nil {
+		if err := e.step(ctx, id, "", "", "check", func(ctx context.Context) error { return e.runCheck(ctx, name, "") }); errors.Is(err, ErrDrained) {
+			return failed, err
+		} else if err != nil {
 			return failed, &haltError{msg: fmt.Sprintf("the health gate after wave %d failed: check %q: %v", w.Number, name, err)}
 		}
 	}

@@ -313,6 +313,11 @@ func (e *Engine) step(ctx context.Context, id, host, component, action string, f
 	if e.isDone(id) {
 		return nil
 	}
+	select {
+	case <-e.Drain:
+		return ErrDrained
+	default:
+	}
 	if e.Control != nil {
 		err := e.Control.Gate(ctx, e.RunID, func(r control.Request) {
 			_ = e.record(ctx, state.Event{Kind: state.KindNote, Host: host,
@@ -387,7 +392,6 @@ func (e *Engine) record(ctx context.Context, ev state.Event) error {
 	}
 	return nil
 }
-
 
 // runCheck runs a campaign check; host is set for per-host verification.
 func (e *Engine) runCheck(ctx context.Context, name, host string) error {
@@ -507,5 +511,3 @@ func (e *Engine) finishedHosts() map[string]bool {
 	}
 	return out
 }
-
-

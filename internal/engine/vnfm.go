@@ -83,6 +83,8 @@ func (e *Engine) notifyWave(ctx context.Context, r *config.Rollout, w *plans.Wav
 			for _, in := range insts {
 				refused[in.Host] = err
 			}
+		case errors.Is(err, ErrDrained):
+			return nil, err
 		default:
 			return nil, &haltError{msg: fmt.Sprintf("notifying VNF manager %q before wave %d failed: %v (on_timeout = %q); nothing of the wave was touched", n.Notify, w.Number, err, n.OnTimeout)}
 		}

@@ -82,8 +82,23 @@ var exit = os.Exit
 // process group; go-plugin's Serve ignores SIGINT in the plugin, so that
 // escalator decides when they end.
 func SignalContext(parent context.Context, grace time.Duration) (context.Context, func()) {
+	ctx, _, stop := signalStages(parent, grace, false)
+	return ctx, stop
+}
+
+// SignalDrain is SignalContext with a gentler first stage, for commands
+// that carry out steps (apply, rollback): the first signal closes drain —
+// no new step starts, the running ones finish —, the second cancels the
+// context (the running steps are cancelled and recorded so), and a third
+// kills the providers and exits with status 130.
+func SignalDrain(parent context.Context, grace time.Duration) (ctx context.Context, drain <-chan struct{}, stop func()) {
+	return signalStages(parent, grace, true)
+}
+
+func signalStages(parent context.Context, grace time.Duration, withDrain bool) (context.Context, <-chan struct{}, func()) {
 	ctx, cancel := context.WithCancelCause(parent)
-	sigs := make(chan os.Signal, 2)
+	drain := make(chan struct{})
+	sigs := make(chan os.Signal, 3)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -92,22 +107,30 @@ func SignalContext(parent context.Context, grace time.Duration) (context.Context
 		defer wg.Done()
 		var timer <-chan time.Time
 		count := 0
+		if !withDrain {
+			count = 1 // the first signal cancels at once
+			close(drain)
+		}
 		for {
 			select {
 			case <-done:
 				return
 			case sig := <-sigs:
 				count++
-				if count == 1 {
+				switch count {
+				case 1:
+					logging.Logger().Info("interrupted; no new step starts, the running ones finish (interrupt again to cancel them)", "signal", sig.String())
+					close(drain)
+				case 2:
 					logging.Logger().Info("interrupted; stopping", "signal", sig.String())
 					cancel(&interruptError{sig: sig})
 					timer = time.After(grace)
-					continue
+				default:
+					logging.Logger().Warn("interrupted again; killing the provider plugins and exiting", "signal", sig.String())
+					CleanupClients()
+					exit(130)
+					return
 				}
-				logging.Logger().Warn("interrupted again; killing the provider plugins and exiting", "signal", sig.String())
-				CleanupClients()
-				exit(130)
-				return
 			case <-timer:
 				timer = nil
 				if Running() > 0 {
@@ -118,7 +141,7 @@ func SignalContext(parent context.Context, grace time.Duration) (context.Context
 		}
 	}()
 	var once sync.Once
-	return ctx, func() {
+	return ctx, drain, func() {
 		once.Do(func() {
 			signal.Stop(sigs)
 			close(done)

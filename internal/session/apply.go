@@ -77,6 +77,9 @@ type ApplyOptions struct {
 	// ReplyBase is the API's URL (apply -listen), from which VNF managers'
 	// reply URLs are made.
 	ReplyBase string
+	// Drain, when closed, stops the run at the next step boundary (the
+	// first Ctrl-C).
+	Drain <-chan struct{}
 	// Start, when set, is told the run and its plan before anything runs.
 	Start func(runID string, p *plans.Plan)
 	// Observe, when set, is told of every event as recorded (with its
@@ -164,7 +167,7 @@ func (s *Session) Apply(ctx context.Context, b state.Backend, lock state.Lock, o
 		}
 	}
 	eng := s.newEngine(res.RunID, plan.Plan, journal, rec, opts.Parallelism)
-	eng.WaitCanary = opts.WaitCanary
+	eng.WaitCanary, eng.Drain = opts.WaitCanary, opts.Drain
 	eng.Notifier.(*notify.Webhook).ReplyBase = opts.ReplyBase
 	out, err := eng.Run(ctx)
 	res.Outcome = out

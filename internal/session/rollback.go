@@ -20,7 +20,8 @@ type RollbackOptions struct {
 	// AllowCold allows cold migrations where no live one can be done.
 	AllowCold   bool
 	Parallelism int
-	// Start and Observe are as in ApplyOptions.
+	// Drain, Start and Observe are as in ApplyOptions.
+	Drain   <-chan struct{}
 	Start   func(runID string, p *plans.Plan)
 	Observe func(state.Event)
 }
@@ -67,7 +68,7 @@ func (s *Session) Rollback(ctx context.Context, b state.Backend, lock state.Lock
 		return nil, ds.Append(err)
 	}
 	eng := s.newEngine(run.ID, f.Plan, j, rec, opts.Parallelism)
-	eng.AllowCold = opts.AllowCold
+	eng.AllowCold, eng.Drain = opts.AllowCold, opts.Drain
 	out, err := eng.Rollback(ctx, opts.Restore)
 	res := &ApplyResult{RunID: run.ID, Resumed: true, Outcome: out}
 	return res, s.finish(ctx, b, lock, rec, run.ID, out, err, state.KindRunRolledBack, ds)
