@@ -71,6 +71,9 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
 	})
+	route("GET /v1/whoami", RoleViewer, func(w http.ResponseWriter, r *http.Request, tk Token) {
+		writeJSON(w, http.StatusOK, map[string]string{"name": tk.Name, "role": string(tk.Role)})
+	})
 	route("GET /v1/runs", RoleViewer, s.listRuns)
 	route("GET /v1/runs/{id}", RoleViewer, s.getRun)
 	route("GET /v1/runs/{id}/plan", RoleViewer, s.getPlan)

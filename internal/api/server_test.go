@@ -119,6 +119,7 @@ func TestRoutesByRole(t *testing.T) {
 		need               Role
 		ok                 int
 	}{
+		{"GET", "/v1/whoami", "", RoleViewer, 200},
 		{"GET", "/v1/runs", "", RoleViewer, 200},
 		{"GET", "/v1/runs/current", "", RoleViewer, 200},
 		{"GET", "/v1/runs/" + runID, "", RoleViewer, 200},
@@ -172,6 +173,9 @@ func TestContent(t *testing.T) {
 	f := newFixture(t)
 	op := f.secrets[RoleOperator]
 
+	if _, b := f.do(t, "GET", "/v1/whoami", op, ""); !strings.Contains(b, `"role": "operator"`) || !strings.Contains(b, `"name": "operator-user"`) {
+		t.Errorf("whoami: %s", b)
+	}
 	_, b := f.do(t, "GET", "/v1/runs/current/status", op, "")
 	var st Status
 	if err := json.Unmarshal([]byte(b), &st); err != nil {
