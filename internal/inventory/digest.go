@@ -19,8 +19,7 @@ import (
 // escaping or UTF-8 checking goes through encoding/json itself.
 func appendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !plainJSON[s[i]] {
 			enc, _ := json.Marshal(s) // a string always marshals
 			return append(b, enc...)
 		}
@@ -29,6 +28,15 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, s...)
 	return append(b, '"')
 }
+
+// plainJSON holds the bytes encoding/json copies as they are: printable
+// ASCII but for the quote, the backslash and the HTML-sensitive <, > and &.
+var plainJSON = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 func appendKey(b []byte, comma bool, key string) []byte {
 	if comma {

@@ -64,6 +64,10 @@ func TestDigestEncodingMatchesJSON(t *testing.T) {
 		check("vnfm", appendVNFManagerJSON(nil, m), m)
 		check("string", appendJSONString(nil, s), s)
 	}
+	for c := 0; c < 256; c++ {
+		s := "a" + string([]byte{byte(c)}) + "b"
+		check(fmt.Sprintf("byte %#x", c), appendJSONString(nil, s), s)
+	}
 }
 
 // referenceDigest is Digest as first written, with encoding/json.
@@ -116,7 +120,7 @@ func TestDigestMatchesReference(t *testing.T) {
 				for j := 0; j < 3; j++ {
 					inv.Instances = append(inv.Instances, &Instance{
 						ID: fmt.Sprintf("i-%d-%d-%d", pi%2, i, j), Name: s, Host: fmt.Sprintf("h%03d%s", (i+j)%700+1, tricky[((i+j)%700+1)%len(tricky)]),
-						Resources: Resources{VCPUs: int64(j)}, Status: "ACTIVE", ServerGroup: fmt.Sprint("g", i%50), LiveMigratable: j == 1,
+						Resources: Resources{VCPUs: int64(j)}, Status: "ACTIVE", ServerGroup: fmt.Sprint("g", i%60), LiveMigratable: j == 1,
 					})
 				}
 			}
@@ -141,6 +145,20 @@ func TestDigestMatchesReference(t *testing.T) {
 		}
 		if !reflect.DeepEqual(hosts, wantHosts) {
 			t.Errorf("%v: host digests differ from the reference", providers)
+		}
+		if t1, h1 := s.DigestOn(1); t1 != total || !reflect.DeepEqual(h1, hosts) {
+			t.Errorf("%v: digests on one core differ from Digest's", providers)
+		}
+		// Each instance's host and group indexes name its host and group.
+		names, groups := s.InstanceHosts(), s.ServerGroups()
+		for i, in := range s.Instances() {
+			if names[s.HostIndex(i)] != in.Host {
+				t.Fatalf("%v: instance %s is on %q, its host index names %q", providers, in.ID, in.Host, names[s.HostIndex(i)])
+			}
+			sg, ok := s.ServerGroup(in.ServerGroup)
+			if g := s.InstanceGroup(i); ok != (g >= 0) || ok && groups[g] != sg {
+				t.Fatalf("%v: instance %s of group %q has group index %d", providers, in.ID, in.ServerGroup, g)
+			}
 		}
 		// Every host's instances sorted, each instance once.
 		n := 0

@@ -111,12 +111,16 @@ type Snapshot struct {
 
 	hosts  map[string]map[string]*Host // provider → name → host
 	onHost map[string][]*Instance      // host name → its instances, sorted by id
-	groups map[string]*ServerGroup     // id → group
+	groups map[string]int32            // id → index in groupList
 	// groupList is every group once, sorted by id.
 	groupList []*ServerGroup
 	// kept is every instance once (the first provider's, by name), sorted
 	// by id.
 	kept []*Instance
+	// keptAt[i] says where kept[i] is: its host, an index in hostNames,
+	// and its server group, an index in groupList.
+	keptAt    []instanceAt
+	hostNames []string
 
 	// instances (id → instance) is built on first use: the planner does
 	// not look instances up by id, and 200,000 map entries cost.
@@ -129,8 +133,10 @@ type Snapshot struct {
 // An instance reported by several providers (by id) is kept once.
 //
 // A 10,000-host cloud has 200,000 instances: the indexes are sized up
-// front, lists that arrive sorted are not sorted again, and each instance
-// costs one lookup of its host.
+// front, lists that arrive sorted are not sorted again, and each
+// instance's host and server group are looked up while the instances are
+// still in the order they were received (the order they lie in memory),
+// not after sorting them by id, which scatters them.
 func NewSnapshot(at time.Time, providers map[string]*Inventory) (*Snapshot, error) {
 	nInst, nGroups := 0, 0
 	for _, inv := range providers {
@@ -141,18 +147,12 @@ func NewSnapshot(at time.Time, providers map[string]*Inventory) (*Snapshot, erro
 		Time:      at,
 		Providers: providers,
 		hosts:     make(map[string]map[string]*Host, len(providers)),
-		groups:    make(map[string]*ServerGroup, nGroups),
+		groups:    make(map[string]int32, nGroups),
 	}
 	names := sortedKeys(providers)
-	var seen map[string]bool // instance ids, when several providers report instances
-	if len(names) > 1 {
-		seen = make(map[string]bool, nInst)
-	}
-	kept := make([]*Instance, 0, nInst)
 	for _, name := range names {
 		inv := providers[name]
 		sortBy(inv.Hosts, func(h *Host) string { return h.Name })
-		sortBy(inv.Instances, func(in *Instance) string { return in.ID })
 		sortBy(inv.ServerGroups, func(g *ServerGroup) string { return g.ID })
 		sortBy(inv.VNFManagers, func(m *VNFManager) string { return m.Name })
 		hm := make(map[string]*Host, len(inv.Hosts))
@@ -163,6 +163,49 @@ func NewSnapshot(at time.Time, providers map[string]*Inventory) (*Snapshot, erro
 			hm[h.Name] = h
 		}
 		s.hosts[name] = hm
+		for _, g := range inv.ServerGroups {
+			if !slices.IsSorted(g.Members) {
+				slices.Sort(g.Members)
+			}
+			if _, dup := s.groups[g.ID]; !dup {
+				s.groups[g.ID] = -1 // numbered below, once sorted
+				s.groupList = append(s.groupList, g)
+			}
+		}
+	}
+	if len(names) > 1 {
+		sortBy(s.groupList, func(g *ServerGroup) string { return g.ID })
+	}
+	for i, g := range s.groupList {
+		s.groups[g.ID] = int32(i)
+	}
+
+	// Each instance's host, numbered in order of appearance, and group.
+	slot := make(map[string]int32, 1024)
+	var hostNames []string
+	var seen map[string]bool // instance ids, when several providers report instances
+	if len(names) > 1 {
+		seen = make(map[string]bool, nInst)
+	}
+	kept := make([]*Instance, 0, nInst)
+	keptAt := make([]instanceAt, 0, nInst)
+	for _, name := range names {
+		inv := providers[name]
+		at := make([]instanceAt, len(inv.Instances))
+		for i, in := range inv.Instances {
+			j, ok := slot[in.Host]
+			if !ok {
+				j = int32(len(hostNames))
+				slot[in.Host] = j
+				hostNames = append(hostNames, in.Host)
+			}
+			g, ok := s.groups[in.ServerGroup]
+			if !ok {
+				g = -1
+			}
+			at[i] = instanceAt{host: j, group: g}
+		}
+		sortWith(inv.Instances, at, func(in *Instance) string { return in.ID })
 		for i, in := range inv.Instances {
 			// Sorted: a provider's own duplicates are neighbours.
 			if i > 0 && inv.Instances[i-1].ID == in.ID {
@@ -175,42 +218,22 @@ func NewSnapshot(at time.Time, providers map[string]*Inventory) (*Snapshot, erro
 				seen[in.ID] = true
 			}
 			kept = append(kept, in)
-		}
-		for _, g := range inv.ServerGroups {
-			if !slices.IsSorted(g.Members) {
-				slices.Sort(g.Members)
-			}
-			if _, dup := s.groups[g.ID]; !dup {
-				s.groups[g.ID] = g
-				s.groupList = append(s.groupList, g)
-			}
+			keptAt = append(keptAt, at[i])
 		}
 	}
 	if len(names) > 1 {
 		// Several providers: sorted by id across them, so that each
 		// host's list below comes out sorted.
-		sortBy(kept, func(in *Instance) string { return in.ID })
-		sortBy(s.groupList, func(g *ServerGroup) string { return g.ID })
+		sortWith(kept, keptAt, func(in *Instance) string { return in.ID })
 	}
-	s.kept = kept
+	s.kept, s.keptAt, s.hostNames = kept, keptAt, hostNames
 
 	// Each host's instances share one backing array, carved in slices
 	// whose capacity ends at their length: a caller's append copies
 	// rather than overwriting the next host's instances.
-	slot := make(map[string]int32, 1024)
-	var hostNames []string
-	var counts []int
-	slots := make([]int32, len(kept))
-	for i, in := range kept {
-		j, ok := slot[in.Host]
-		if !ok {
-			j = int32(len(hostNames))
-			slot[in.Host] = j
-			hostNames = append(hostNames, in.Host)
-			counts = append(counts, 0)
-		}
-		slots[i] = j
-		counts[j]++
+	counts := make([]int, len(hostNames))
+	for _, a := range keptAt {
+		counts[a.host]++
 	}
 	backing := make([]*Instance, len(kept))
 	lists := make([][]*Instance, len(hostNames))
@@ -220,21 +243,36 @@ func NewSnapshot(at time.Time, providers map[string]*Inventory) (*Snapshot, erro
 		off += n
 	}
 	for i, in := range kept {
-		lists[slots[i]] = append(lists[slots[i]], in)
+		lists[keptAt[i].host] = append(lists[keptAt[i].host], in)
 	}
 	s.onHost = make(map[string][]*Instance, len(hostNames))
 	for j, h := range hostNames {
-		s.onHost[h] = lists[j]
+		if counts[j] > 0 {
+			s.onHost[h] = lists[j]
+		}
 	}
 	return s, nil
 }
 
+// instanceAt is where a kept instance is: the index of its host in
+// Snapshot.hostNames and of its server group in groupList (-1: none).
+type instanceAt struct {
+	host, group int32
+}
+
 // sortBy sorts list by key unless it is sorted already (a provider that
 // reports in name order, a snapshot built twice from one inventory).
-// Entries are sorted with the first 8 bytes of their key beside them, so
-// most comparisons touch neither the entry nor the key's bytes: with
-// random ids (UUIDs) that is several times faster on 200,000 instances.
 func sortBy[T any](list []T, key func(T) string) {
+	sortWith[T, struct{}](list, nil, key)
+}
+
+// sortWith is sortBy, moving payload[i] (when payload is not nil) along
+// with list[i]. Entries are sorted with the first 8 bytes of their key
+// beside them, so most comparisons touch neither the entry nor the key's
+// bytes: with random ids (UUIDs) that is several times faster on 200,000
+// instances. The order of equal keys depends only on the keys, never on
+// the payload.
+func sortWith[T, P any](list []T, payload []P, key func(T) string) {
 	if slices.IsSortedFunc(list, func(a, b T) int { return strings.Compare(key(a), key(b)) }) {
 		return
 	}
@@ -242,6 +280,7 @@ func sortBy[T any](list []T, key func(T) string) {
 		prefix uint64
 		key    string
 		v      T
+		p      P
 	}
 	es := make([]entry, len(list))
 	for i, v := range list {
@@ -253,7 +292,10 @@ func sortBy[T any](list []T, key func(T) string) {
 				p |= uint64(k[b])
 			}
 		}
-		es[i] = entry{p, k, v}
+		es[i] = entry{prefix: p, key: k, v: v}
+		if payload != nil {
+			es[i].p = payload[i]
+		}
 	}
 	slices.SortFunc(es, func(a, b entry) int {
 		if a.prefix != b.prefix {
@@ -266,6 +308,9 @@ func sortBy[T any](list []T, key func(T) string) {
 	})
 	for i := range es {
 		list[i] = es[i].v
+		if payload != nil {
+			payload[i] = es[i].p
+		}
 	}
 }
 
@@ -295,13 +340,33 @@ func (s *Snapshot) Instance(id string) (*Instance, bool) {
 	return in, ok
 }
 
+// Instances returns every instance once (the first provider's, by
+// provider name, when several report one id), sorted by id. The slice is
+// shared: callers must not change it.
+func (s *Snapshot) Instances() []*Instance { return s.kept }
+
+// InstanceHosts says on which host each instance of Instances() is:
+// Instances()[i].Host is names[HostIndex(i)]. With InstanceGroup it lets
+// a caller place 200,000 instances without looking each one's host and
+// group up by name. The slice is shared: callers must not change it.
+func (s *Snapshot) InstanceHosts() (names []string) { return s.hostNames }
+
+// HostIndex is the index in InstanceHosts() of the host of Instances()[i].
+func (s *Snapshot) HostIndex(i int) int32 { return s.keptAt[i].host }
+
+// InstanceGroup is the index in ServerGroups() of the server group of
+// Instances()[i], -1 when the inventory lists no group of that id.
+func (s *Snapshot) InstanceGroup(i int) int32 { return s.keptAt[i].group }
+
 // InstancesOn returns the instances on a host, sorted by id.
 func (s *Snapshot) InstancesOn(host string) []*Instance { return s.onHost[host] }
 
 // ServerGroup returns a server group by id.
 func (s *Snapshot) ServerGroup(id string) (*ServerGroup, bool) {
-	g, ok := s.groups[id]
-	return g, ok
+	if i, ok := s.groups[id]; ok {
+		return s.groupList[i], true
+	}
+	return nil, false
 }
 
 // ServerGroups returns every server group, sorted by id. The slice is the
@@ -375,6 +440,12 @@ func ServerGroupValue(g *ServerGroup) cty.Value {
 // of earlier releases. Hosts are hashed on every core: a 10,000-host cloud
 // is 200,000 instances to encode.
 func (s *Snapshot) Digest() (total string, hosts map[string]string) {
+	return s.DigestOn(runtime.GOMAXPROCS(0))
+}
+
+// DigestOn is Digest, hashing hosts on at most cores goroutines: for a
+// caller that keeps other cores busy meanwhile.
+func (s *Snapshot) DigestOn(cores int) (total string, hosts map[string]string) {
 	provs := sortedKeys(s.Providers)
 	var names []string
 	if len(provs) == 1 {
@@ -391,7 +462,7 @@ func (s *Snapshot) Digest() (total string, hosts map[string]string) {
 		names = sortedKeys(seen)
 	}
 	sums := make([]string, len(names))
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(names)/256))
+	workers := max(1, min(cores, len(names)/256))
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)

@@ -76,21 +76,30 @@ func FromSDK(r *sdk.ReadInventoryResponse) *Inventory {
 	res := func(x sdk.Resources) Resources {
 		return Resources{VCPUs: x.VCPUs, MemoryMB: x.MemoryMB, DiskGB: x.DiskGB}
 	}
-	for _, h := range r.Hosts {
-		inv.Hosts = append(inv.Hosts, &Host{
+	// One allocation per kind rather than per item: a large cloud has
+	// hundreds of thousands of instances, each another object for the
+	// garbage collector to track.
+	hosts := make([]Host, len(r.Hosts))
+	for i, h := range r.Hosts {
+		hosts[i] = Host{
 			Name: h.Name, Role: h.Role, AvailabilityZone: h.AvailabilityZone, Aggregates: h.Aggregates,
 			Capacity: res(h.Capacity), Used: res(h.Used), State: h.State.String(), StateReason: h.StateReason,
 			Versions: h.Versions, Attributes: h.Attributes,
-		})
+		}
+		inv.Hosts = append(inv.Hosts, &hosts[i])
 	}
-	for _, in := range r.Instances {
-		inv.Instances = append(inv.Instances, &Instance{
+	insts := make([]Instance, len(r.Instances))
+	for i, in := range r.Instances {
+		insts[i] = Instance{
 			ID: in.ID, Name: in.Name, Host: in.Host, Resources: res(in.Resources), Status: in.Status,
 			Project: in.Project, ServerGroup: in.ServerGroup, LiveMigratable: in.LiveMigratable,
-		})
+		}
+		inv.Instances = append(inv.Instances, &insts[i])
 	}
-	for _, g := range r.ServerGroups {
-		inv.ServerGroups = append(inv.ServerGroups, &ServerGroup{ID: g.ID, Name: g.Name, Policy: g.Policy, Project: g.Project, Members: g.Members})
+	groups := make([]ServerGroup, len(r.ServerGroups))
+	for i, g := range r.ServerGroups {
+		groups[i] = ServerGroup{ID: g.ID, Name: g.Name, Policy: g.Policy, Project: g.Project, Members: g.Members}
+		inv.ServerGroups = append(inv.ServerGroups, &groups[i])
 	}
 	for _, m := range r.VNFManagers {
 		inv.VNFManagers = append(inv.VNFManagers, &VNFManager{Name: m.Name, Project: m.Project, URL: m.URL})

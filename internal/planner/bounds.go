@@ -15,24 +15,28 @@ import (
 //
 // A canary wave holds only the canary hosts of the first group, so that
 // group needs 1 + ⌈(hosts − canary) / per⌉ waves.
-func (p *planner) lowerBound(works []*work, groupOf map[string]string, groups []string, maxU, canary int) (spareTotal, waves int) {
+func (p *planner) lowerBound(byGroup map[string][]*work, groups []string, maxU, canary int) (spareTotal, waves int) {
+	// The in-service free capacity of each zone.
+	zoneFree := map[string]inventory.Resources{}
+	for _, hs := range p.cloud.hostList {
+		if hs.inService {
+			zoneFree[hs.zone] = zoneFree[hs.zone].Add(hs.free)
+		}
+	}
 	for gi, g := range groups {
 		byZone := map[string][]*work{}
 		n := 0
-		for _, w := range works {
-			if groupOf[w.host.Name] != g {
-				continue
-			}
+		for _, w := range byGroup[g] {
 			n++
 			z := ""
-			if hs := p.cloud.hosts[w.host.Name]; hs != nil {
-				z = hs.zone
+			if w.hs != nil {
+				z = w.hs.zone
 			}
 			byZone[z] = append(byZone[z], w)
 		}
 		spare := 0
 		for _, z := range sortedKeys(byZone) {
-			spare += p.zoneSpare(z, byZone[z])
+			spare += zoneSpare(zoneFree[z], byZone[z])
 		}
 		spareTotal += spare
 		per := min(maxU, max(1, spare))
@@ -45,20 +49,16 @@ func (p *planner) lowerBound(works []*work, groupOf map[string]string, groups []
 	return spareTotal, waves
 }
 
-func (p *planner) zoneSpare(zone string, ws []*work) int {
+// zoneSpare is how many of ws, least loaded first, the zone's free
+// capacity could absorb at once.
+func zoneSpare(free inventory.Resources, ws []*work) int {
 	type hl struct {
 		load inventory.Resources
 		free inventory.Resources
 	}
 	var hosts []hl
-	var free inventory.Resources
-	for _, hs := range p.cloud.hosts {
-		if hs.zone == zone && hs.inService {
-			free = free.Add(hs.free)
-		}
-	}
 	for _, w := range ws {
-		hs := p.cloud.hosts[w.host.Name]
+		hs := w.hs
 		if hs == nil {
 			continue
 		}
@@ -72,6 +72,8 @@ func (p *planner) zoneSpare(zone string, ws []*work) int {
 		}
 		hosts = append(hosts, hl{load, f})
 	}
+	// Not a total order: the sort must stay sort.Slice over ws's order so
+	// that ties come out as they always have, and the bound with them.
 	sort.Slice(hosts, func(i, j int) bool { return hosts[i].load.VCPUs < hosts[j].load.VCPUs })
 	var load inventory.Resources
 	k := 0

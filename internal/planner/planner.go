@@ -67,12 +67,16 @@ type Input struct {
 	// HostDigests are the inventory's per-host digests, recorded in each
 	// host visit; computed here when nil (the caller usually has them).
 	HostDigests map[string]string
+	// Digests, when HostDigests is nil, returns them. The planner calls it
+	// once, after scheduling, so that the caller can compute the digests
+	// on another core while the planner runs.
+	Digests func() map[string]string
 }
 
 // Plan computes the plan. Diagnostics explain every refusal and
 // infeasibility; with errors the plan is nil.
 func Plan(ctx context.Context, in Input) (*plans.Plan, diags.Diagnostics) {
-	p := &planner{cfg: in.Config, inv: in.Inventory, advisor: in.Advisor, hostDigests: in.HostDigests}
+	p := &planner{cfg: in.Config, inv: in.Inventory, advisor: in.Advisor, hostDigests: in.HostDigests, digests: in.Digests}
 	plan := p.run(ctx)
 	if p.diags.HasErrors() {
 		return nil, p.diags
@@ -88,10 +92,27 @@ type planner struct {
 
 	// selected maps a hosts block name to its hosts, sorted.
 	selected map[string][]*inventory.Host
-	// hostDigests from the inventory, copied into each visit.
+	// hostDigests from the inventory, copied into each visit; digests
+	// supplies them when nil.
 	hostDigests map[string]string
+	digests     func() map[string]string
 	// cloud is the placement model the scheduler moves instances in.
 	cloud *cloud
+
+	// versions caches compareVersions: thousands of hosts share a few
+	// version pairs.
+	versions map[[2]string]versionOrder
+	// Scratch space reused by the scheduler's hot loops.
+	perGroup []int32
+	skipped  []*hostState
+	moveBuf  []tentativeMove
+	// moveBlock is the block the visits' moves are carved from.
+	moveBlock []plans.Move
+}
+
+type versionOrder struct {
+	cmp int
+	ok  bool
 }
 
 // work is what a rollout must do on one host.
@@ -101,12 +122,18 @@ type work struct {
 	// evacuate: some change disrupts the host.
 	evacuate bool
 	duration time.Duration
+
+	// group is the host's group_by value in the rollout.
+	group string
+	// hs is the host in the placement model, nil when the inventory
+	// gives it no capacity record.
+	hs *hostState
+	// done: the host is in a wave already (while its rollout is
+	// scheduled).
+	done bool
 }
 
 func (p *planner) run(ctx context.Context) *plans.Plan {
-	if p.hostDigests == nil {
-		_, p.hostDigests = p.inv.Digest()
-	}
 	p.selectHosts()
 	if p.diags.HasErrors() {
 		return nil
@@ -136,27 +163,63 @@ func (p *planner) run(ctx context.Context) *plans.Plan {
 	if p.diags.HasErrors() {
 		return nil
 	}
+	// The rollouts' group_by values are evaluated (an HCL expression per
+	// host) on another core while the placement model is built.
+	keyDiags := make([]diags.Diagnostics, len(order))
+	evaluated := make(chan struct{})
+	go func() {
+		defer close(evaluated)
+		for i, r := range order {
+			keyDiags[i] = p.groupKeys(r, works[i])
+		}
+	}()
 	p.cloud = newCloud(p.inv)
+	<-evaluated
 	for _, ws := range works {
 		for _, w := range ws {
-			if hs := p.cloud.hosts[w.host.Name]; hs != nil && w.evacuate {
-				hs.pendingEvac++
-				plan.Totals.LowerBoundMoves += len(hs.insts)
+			w.hs = p.cloud.hosts[w.host.Name]
+			if w.hs != nil && w.evacuate {
+				w.hs.pendingEvac++
+				plan.Totals.LowerBoundMoves += len(w.hs.insts)
 			}
 		}
 	}
 	p.cloud.fillPools()
 	wave := 0
 	for i, r := range order {
-		rp := p.schedule(r, works[i], &wave)
+		rp := p.schedule(r, works[i], keyDiags[i], &wave)
 		if rp == nil {
 			return nil
 		}
 		plan.Rollouts = append(plan.Rollouts, rp)
 	}
 	p.checkVersionSkew(order)
-	totals(plan)
+	moved := 0
+	for i := range p.cloud.insts {
+		if p.cloud.insts[i].moved > 0 {
+			moved++
+		}
+	}
+	totals(plan, moved)
+	p.fillDigests(plan)
 	return plan
+}
+
+// fillDigests records each visited host's inventory digest in its visit.
+func (p *planner) fillDigests(plan *plans.Plan) {
+	if p.hostDigests == nil && p.digests != nil {
+		p.hostDigests = p.digests()
+	}
+	if p.hostDigests == nil {
+		_, p.hostDigests = p.inv.Digest()
+	}
+	for _, r := range plan.Rollouts {
+		for _, w := range r.Waves {
+			for _, hv := range w.Hosts {
+				hv.Digest = p.hostDigests[hv.Host]
+			}
+		}
+	}
 }
 
 // selectHosts evaluates every hosts block against its provider's
@@ -297,7 +360,7 @@ func (p *planner) diff(ctx context.Context, r *config.Rollout, plan *plans.Plan)
 			if installed == c.Version {
 				continue
 			}
-			if cmp, ok := compareVersions(installed, c.Version); ok && cmp > 0 {
+			if cmp, ok := p.compareVersions(installed, c.Version); ok && cmp > 0 {
 				p.diags = p.diags.Append(diags.Errorf(rangePtr(c.DeclRange), "Downgrade refused",
 					"Component %q on host %s runs %s, newer than the target %s. escalator never downgrades silently: set version = %q to keep it, or roll back with escalator rollback.",
 					c.Name, h.Name, installed, c.Version, installed))
@@ -435,6 +498,20 @@ func (p *planner) dependsOn(a, b string) bool {
 	return false
 }
 
+// compareVersions is compareVersions, remembered.
+func (p *planner) compareVersions(a, b string) (int, bool) {
+	k := [2]string{a, b}
+	if o, ok := p.versions[k]; ok {
+		return o.cmp, o.ok
+	}
+	if p.versions == nil {
+		p.versions = map[[2]string]versionOrder{}
+	}
+	cmp, ok := compareVersions(a, b)
+	p.versions[k] = versionOrder{cmp, ok}
+	return cmp, ok
+}
+
 // compareVersions compares two versions when both parse as dotted
 // versions; ok is false when they don't, and then only equality is known.
 func compareVersions(a, b string) (int, bool) {
@@ -455,9 +532,10 @@ func majorsBehind(installed, target string) (int, bool) {
 	return vt.Segments()[0] - vi.Segments()[0], true
 }
 
-func totals(plan *plans.Plan) {
+// totals sums the plan's figures. instancesMoved is the number of
+// distinct instances the moves move, which the placement model counts.
+func totals(plan *plans.Plan, instancesMoved int) {
 	t := &plan.Totals
-	moved := map[string]bool{}
 	for _, r := range plan.Rollouts {
 		t.LowerBoundWaves += r.LowerBoundWaves
 		for _, w := range r.Waves {
@@ -465,14 +543,11 @@ func totals(plan *plans.Plan) {
 			t.ExpectedDuration += w.ExpectedDuration + w.Soak
 			for _, hv := range w.Hosts {
 				t.Hosts++
-				for _, m := range hv.Moves {
-					t.Moves++
-					moved[m.Instance] = true
-				}
+				t.Moves += len(hv.Moves)
 			}
 		}
 	}
-	t.InstancesMoved = len(moved)
+	t.InstancesMoved = instancesMoved
 }
 
 func contains(list []string, s string) bool {

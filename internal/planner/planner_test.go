@@ -213,12 +213,65 @@ func checkPlan(t *testing.T, plan *plans.Plan, inv *inventory.Inventory, budget 
 			t.Errorf("host %s never visited", h.Name)
 		}
 	}
+	moves := 0
 	for _, n := range moved {
+		moves += n
 		if n > 1 {
 			double++
 		}
 	}
+	if plan.Totals.Moves != moves || plan.Totals.InstancesMoved != len(moved) {
+		t.Errorf("totals say %d moves of %d instances; the waves hold %d moves of %d", plan.Totals.Moves, plan.Totals.InstancesMoved, moves, len(moved))
+	}
 	return double
+}
+
+// TestVisitDigests: each visit carries its host's inventory digest,
+// whether the caller gives the digests, gives a function that returns
+// them (computed meanwhile), or neither.
+func TestVisitDigests(t *testing.T) {
+	cfg := loadCampaign(t, "10%", "")
+	_, own := snapshot(t, genCloud(3, 30, 2, 0.1, 10)).Digest()
+	given := map[string]string{}
+	for h := range own {
+		given[h] = "given-" + h
+	}
+	calls := 0
+	tests := []struct {
+		name string
+		in   Input
+		want map[string]string
+	}{
+		{"given", Input{HostDigests: given}, given},
+		{"function", Input{Digests: func() map[string]string { calls++; return given }}, given},
+		{"computed", Input{}, own},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.in.Config, tt.in.Inventory = cfg, snapshot(t, genCloud(3, 30, 2, 0.1, 10))
+			plan, ds := Plan(context.Background(), tt.in)
+			if ds.HasErrors() {
+				t.Fatal(ds.Err())
+			}
+			n := 0
+			for _, r := range plan.Rollouts {
+				for _, w := range r.Waves {
+					for _, hv := range w.Hosts {
+						n++
+						if hv.Digest != tt.want[hv.Host] || hv.Digest == "" {
+							t.Errorf("host %s: digest %q, want %q", hv.Host, hv.Digest, tt.want[hv.Host])
+						}
+					}
+				}
+			}
+			if n != 30 {
+				t.Errorf("%d visits, want 30", n)
+			}
+		})
+	}
+	if calls != 1 {
+		t.Errorf("Digests called %d times, want once", calls)
+	}
 }
 
 func TestScheduleInvariants(t *testing.T) {

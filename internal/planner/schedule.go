@@ -1,9 +1,10 @@
 package planner
 
 import (
-	"container/heap"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/zclconf/go-cty/cty"
@@ -28,29 +29,52 @@ type rolloutRules struct {
 	budgets []int32
 	quorums []*quorumRule
 	spares  []*capacityRule
-	// degree caches conflictDegree for the group being scheduled.
-	degree      map[string]int
+	// degree caches conflictDegree (by host index) for the group being
+	// scheduled.
+	degree      []int32
 	degreeGroup string
 }
 
 type quorumRule struct {
-	guard   string
-	hosts   map[string]bool
+	guard string
+	// member is indexed by host index: whether the host is in the set.
+	member  []bool
 	maxDown int
 	down    int // in the current wave
 }
 
 type capacityRule struct {
-	guard   string
-	hosts   map[string]bool
+	guard string
+	// member is indexed by host index; list holds the same hosts.
+	member  []bool
+	list    []*hostState
 	minVCPU int64
 	minMem  int64
 	freeV   int64 // free in-service capacity of the set, kept current
 	freeM   int64
 }
 
-// schedule builds a rollout's waves.
-func (p *planner) schedule(r *config.Rollout, works []*work, waveNo *int) *plans.Rollout {
+// groupKeys evaluates the rollout's group_by for each host, into
+// work.group, up to the first error.
+func (p *planner) groupKeys(r *config.Rollout, works []*work) diags.Diagnostics {
+	for _, w := range works {
+		w.group = ""
+		if r.GroupBy == nil {
+			continue
+		}
+		v, ds := p.cfg.EvalHost(r.GroupBy, inventory.HostValue(w.host), cty.String)
+		if ds.HasErrors() {
+			return ds
+		}
+		v, _ = v.Unmark()
+		w.group = v.AsString()
+	}
+	return nil
+}
+
+// schedule builds a rollout's waves. keyDiags are groupKeys' diagnostics
+// for the rollout, reported here, where the rollout's turn comes.
+func (p *planner) schedule(r *config.Rollout, works []*work, keyDiags diags.Diagnostics, waveNo *int) *plans.Rollout {
 	rp := &plans.Rollout{Name: r.Name, FailurePolicy: r.OnFailure.Action}
 	for _, c := range r.Components {
 		rp.Components = append(rp.Components, c.Name)
@@ -68,23 +92,18 @@ func (p *planner) schedule(r *config.Rollout, works []*work, waveNo *int) *plans
 	}
 
 	// Group hosts (one zone at a time, say); groups run in name order.
-	groupOf := map[string]string{}
+	// Each group's hosts keep the order of works.
+	if keyDiags.HasErrors() {
+		p.diags = p.diags.Append(keyDiags)
+		return nil
+	}
+	byGroup := map[string][]*work{}
 	var groupNames []string
 	for _, w := range works {
-		g := ""
-		if r.GroupBy != nil {
-			v, ds := p.cfg.EvalHost(r.GroupBy, inventory.HostValue(w.host), cty.String)
-			if ds.HasErrors() {
-				p.diags = p.diags.Append(ds)
-				return nil
-			}
-			v, _ = v.Unmark()
-			g = v.AsString()
+		if _, seen := byGroup[w.group]; !seen {
+			groupNames = append(groupNames, w.group)
 		}
-		if _, seen := groupOf[w.host.Name]; !seen && !containsStr(groupNames, g) {
-			groupNames = append(groupNames, g)
-		}
-		groupOf[w.host.Name] = g
+		byGroup[w.group] = append(byGroup[w.group], w)
 	}
 	sort.Strings(groupNames)
 
@@ -92,21 +111,20 @@ func (p *planner) schedule(r *config.Rollout, works []*work, waveNo *int) *plans
 	if r.Canary != nil {
 		canaryHosts = min(rules.maxU, max(1, r.Canary.Count.Of(len(works))))
 	}
-	rp.SpareHosts, rp.LowerBoundWaves = p.lowerBound(works, groupOf, groupNames, rules.maxU, canaryHosts)
+	rp.SpareHosts, rp.LowerBoundWaves = p.lowerBound(byGroup, groupNames, rules.maxU, canaryHosts)
 
-	remaining := map[string]*work{}
 	for _, w := range works {
-		remaining[w.host.Name] = w
+		w.done = false
 	}
 	first := true
 	for _, g := range groupNames {
+		// pending is the group's hosts not yet in a wave. buildWave sorts
+		// the candidates by a total order, so their order here does not
+		// matter.
+		pending := slices.Clone(byGroup[g])
 		for {
-			var cands []*work
-			for _, w := range works {
-				if remaining[w.host.Name] != nil && groupOf[w.host.Name] == g {
-					cands = append(cands, w)
-				}
-			}
+			pending = slices.DeleteFunc(pending, func(w *work) bool { return w.done })
+			cands := pending
 			if len(cands) == 0 {
 				break
 			}
@@ -143,9 +161,6 @@ func (p *planner) schedule(r *config.Rollout, works []*work, waveNo *int) *plans
 			if canary {
 				wave.Soak = r.Canary.Soak.D()
 			}
-			for _, hv := range wave.Hosts {
-				delete(remaining, hv.Host)
-			}
 			rp.Waves = append(rp.Waves, wave)
 			first = false
 		}
@@ -163,7 +178,7 @@ func (p *planner) rules(r *config.Rollout, works []*work) *rolloutRules {
 		g := p.cfg.Guards[name]
 		switch g.Kind {
 		case config.GuardServerGroup:
-			for _, sg := range p.inv.ServerGroups() {
+			for gi, sg := range p.cloud.groups {
 				if !contains(g.Policies, sg.Policy) {
 					continue
 				}
@@ -177,10 +192,6 @@ func (p *planner) rules(r *config.Rollout, works []*work) *rolloutRules {
 						continue
 					}
 				}
-				gi, ok := p.cloud.groupIdx[sg.ID]
-				if !ok {
-					continue
-				}
 				b := int32(g.MaxUnavailable.Of(len(sg.Members)))
 				if old := rules.budgets[gi]; old < 0 || b < old {
 					rules.budgets[gi] = b
@@ -188,11 +199,15 @@ func (p *planner) rules(r *config.Rollout, works []*work) *rolloutRules {
 			}
 		case config.GuardQuorum:
 			set := p.selected[g.Hosts.Name]
-			q := &quorumRule{guard: name, hosts: map[string]bool{}}
+			q := &quorumRule{guard: name, member: make([]bool, len(p.cloud.hostList))}
 			up := 0
 			for _, h := range set {
-				q.hosts[h.Name] = true
-				if hs := p.cloud.hosts[h.Name]; hs != nil && hs.inService {
+				hs := p.cloud.hosts[h.Name]
+				if hs == nil {
+					continue
+				}
+				q.member[hs.idx] = true
+				if hs.inService {
 					up++
 				}
 			}
@@ -200,14 +215,15 @@ func (p *planner) rules(r *config.Rollout, works []*work) *rolloutRules {
 			rules.quorums = append(rules.quorums, q)
 		case config.GuardCapacity:
 			set := p.selected[g.Hosts.Name]
-			c := &capacityRule{guard: name, hosts: map[string]bool{}}
+			c := &capacityRule{guard: name, member: make([]bool, len(p.cloud.hostList))}
 			var capV, capM int64
 			for _, h := range set {
-				c.hosts[h.Name] = true
 				hs := p.cloud.hosts[h.Name]
-				if hs == nil {
+				if hs == nil || c.member[hs.idx] {
 					continue
 				}
+				c.member[hs.idx] = true
+				c.list = append(c.list, hs)
 				capV += hs.capacity.VCPUs
 				capM += hs.capacity.MemoryMB
 				if hs.inService {
@@ -223,12 +239,9 @@ func (p *planner) rules(r *config.Rollout, works []*work) *rolloutRules {
 	return rules
 }
 
-// undo records tentative changes to the cloud so a host that turns out
-// not to fit in the wave leaves no trace.
-type undo struct {
-	moves []tentativeMove
-}
-
+// tentativeMove is a move placed in the model but not committed: a host
+// that turns out not to fit in the wave takes its moves back, leaving no
+// trace.
 type tentativeMove struct {
 	inst *instState
 	from *hostState
@@ -241,8 +254,10 @@ type wavePlan struct {
 	number   int
 	impacted []int32 // per group: members impacted in this wave
 	hosts    []*hostState
+	works    []*work
 	visits   []*plans.HostVisit
-	// moves of this wave, for commit.
+	// moves of this wave, for commit; the host being admitted appends its
+	// own at the end, and takes them back if it does not fit.
 	moves []tentativeMove
 }
 
@@ -265,27 +280,13 @@ func (p *planner) buildWave(r *config.Rollout, rules *rolloutRules, cands []*wor
 		rules.degree = p.conflictDegree(rules, cands)
 		rules.degreeGroup = group
 	}
-	degree := rules.degree
-	sort.SliceStable(cands, func(i, j int) bool {
-		ni, nj := p.evacCount(cands[i]), p.evacCount(cands[j])
-		if (ni == 0) != (nj == 0) {
-			return ni == 0
-		}
-		di, dj := degree[cands[i].host.Name], degree[cands[j].host.Name]
-		if di != dj {
-			return di > dj
-		}
-		if ni != nj {
-			return ni < nj
-		}
-		return cands[i].host.Name < cands[j].host.Name
-	})
+	p.sortCandidates(cands, rules.degree)
 	// Free capacity as the wave starts: hosts of earlier waves are back in
 	// service, with what they now hold.
 	for _, c := range rules.spares {
 		c.freeV, c.freeM = 0, 0
-		for h := range c.hosts {
-			if hs := p.cloud.hosts[h]; hs != nil && hs.inService {
+		for _, hs := range c.list {
+			if hs.inService {
 				c.freeV += hs.free.VCPUs
 				c.freeM += hs.free.MemoryMB
 			}
@@ -294,7 +295,7 @@ func (p *planner) buildWave(r *config.Rollout, rules *rolloutRules, cands []*wor
 	var wp *wavePlan
 	var why string
 	for _, preferredOnly := range []bool{true, false} {
-		wp = &wavePlan{number: number, impacted: make([]int32, len(p.cloud.groups))}
+		wp = &wavePlan{number: number, impacted: make([]int32, len(p.cloud.groups)), moves: p.moveBuf[:0]}
 		why = ""
 		for _, q := range rules.quorums {
 			q.down = 0
@@ -312,7 +313,7 @@ func (p *planner) buildWave(r *config.Rollout, rules *rolloutRules, cands []*wor
 			if len(wp.hosts) >= lim {
 				break
 			}
-			reason := p.admit(r, rules, wp, w, preferredOnly)
+			reason := p.admit(r, rules, wp, w, preferredOnly, why == "")
 			if reason != "" && why == "" {
 				why = reason
 			}
@@ -326,7 +327,9 @@ func (p *planner) buildWave(r *config.Rollout, rules *rolloutRules, cands []*wor
 			"Wave %d of rollout %q%s can't take any host out of service: %s", number, r.Name, groupSuffix(group), why))
 		return nil
 	}
-	return p.commitWave(r, wp, group)
+	wave := p.commitWave(r, wp, group)
+	p.moveBuf = wp.moves[:0] // the visits copied what they show
+	return wave
 }
 
 func groupSuffix(g string) string {
@@ -337,63 +340,138 @@ func groupSuffix(g string) string {
 }
 
 // conflictDegree counts, for each candidate, the other candidates that
-// hold members of the same budgeted server groups.
-func (p *planner) conflictDegree(rules *rolloutRules, cands []*work) map[string]int {
-	holders := map[int32][]string{}
+// hold members of the same budgeted server groups; the result is indexed
+// by host index.
+func (p *planner) conflictDegree(rules *rolloutRules, cands []*work) []int32 {
+	// holders[g] is how many evacuated candidates hold members of g; each
+	// of them conflicts with the others.
+	holders := p.groupScratch()
 	for _, w := range cands {
-		if !w.evacuate {
+		if !w.evacuate || w.hs == nil {
 			continue
 		}
-		hs := p.cloud.hosts[w.host.Name]
-		if hs == nil {
-			continue
-		}
-		for _, gc := range hs.groupCount {
+		for _, gc := range w.hs.groupCount {
 			if rules.budgets[gc.g] >= 0 {
-				holders[gc.g] = append(holders[gc.g], hs.name)
+				holders[gc.g]++
 			}
 		}
 	}
-	degree := map[string]int{}
-	for _, hosts := range holders {
-		if len(hosts) > 1 {
-			for _, h := range hosts {
-				degree[h] += len(hosts) - 1
+	degree := make([]int32, len(p.cloud.hostList))
+	for _, w := range cands {
+		if !w.evacuate || w.hs == nil {
+			continue
+		}
+		for _, gc := range w.hs.groupCount {
+			if n := holders[gc.g]; rules.budgets[gc.g] >= 0 && n > 1 {
+				degree[w.hs.idx] += n - 1
+			}
+		}
+	}
+	for _, w := range cands {
+		if w.hs != nil {
+			for _, gc := range w.hs.groupCount {
+				holders[gc.g] = 0
 			}
 		}
 	}
 	return degree
 }
 
-// evacCount is the number of instances a visit must move.
-func (p *planner) evacCount(w *work) int {
-	if !w.evacuate {
-		return 0
+// groupScratch returns a zeroed counter per server group; its user must
+// zero what it set before the next use.
+func (p *planner) groupScratch() []int32 {
+	if p.perGroup == nil {
+		p.perGroup = make([]int32, len(p.cloud.groups))
 	}
-	if hs := p.cloud.hosts[w.host.Name]; hs != nil {
-		return len(hs.insts)
-	}
-	return 0
+	return p.perGroup
 }
 
+// sortCandidates orders a wave's candidates: empty hosts first (they cost
+// no move and free capacity at once), then the hosts that share budgeted
+// server groups with the most other remaining hosts, as in
+// largest-degree-first graph colouring (left to the end they would be the
+// ones that can't share a wave with anyone), then the fewest instances,
+// then by name: a total order.
+func (p *planner) sortCandidates(cands []*work, degree []int32) {
+	type key struct {
+		n, d int
+		w    *work
+	}
+	keys := make([]key, len(cands))
+	for i, w := range cands {
+		k := key{n: evacCount(w), w: w}
+		if w.hs != nil && int(w.hs.idx) < len(degree) {
+			k.d = int(degree[w.hs.idx])
+		}
+		keys[i] = k
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if (a.n == 0) != (b.n == 0) {
+			if a.n == 0 {
+				return -1
+			}
+			return 1
+		}
+		if a.d != b.d {
+			if a.d > b.d {
+				return -1
+			}
+			return 1
+		}
+		if a.n != b.n {
+			if a.n < b.n {
+				return -1
+			}
+			return 1
+		}
+		if a.w.hs != nil && b.w.hs != nil {
+			return int(a.w.hs.idx) - int(b.w.hs.idx) // name order
+		}
+		return strings.Compare(a.w.host.Name, b.w.host.Name)
+	})
+	for i := range keys {
+		cands[i] = keys[i].w
+	}
+}
+
+// evacCount is the number of instances a visit must move.
+func evacCount(w *work) int {
+	if !w.evacuate || w.hs == nil {
+		return 0
+	}
+	return len(w.hs.insts)
+}
+
+// refused is admit's answer when the caller wants no explanation.
+const refused = "refused"
+
 // admit tries to add one host to the wave. It returns "" on success, or
-// why the host could not join, for the infeasibility message.
-func (p *planner) admit(r *config.Rollout, rules *rolloutRules, wp *wavePlan, w *work, preferredOnly bool) string {
-	hs := p.cloud.hosts[w.host.Name]
+// why the host could not join, for the infeasibility message. Only the
+// first reason of a wave is shown, so with explain false the reason is
+// not spelled out (refused): formatting it costs more than the attempt.
+func (p *planner) admit(r *config.Rollout, rules *rolloutRules, wp *wavePlan, w *work, preferredOnly, explain bool) string {
+	hs := w.hs
 	if hs == nil {
 		return fmt.Sprintf("host %s has no capacity record in the inventory", w.host.Name)
 	}
 	if hs.receiving == wp.number {
+		if !explain {
+			return refused
+		}
 		return fmt.Sprintf("host %s receives instances in this wave", hs.name)
 	}
 	for _, q := range rules.quorums {
-		if q.hosts[hs.name] && q.down+1 > q.maxDown {
+		if q.member[hs.idx] && q.down+1 > q.maxDown {
+			if !explain {
+				return refused
+			}
 			return fmt.Sprintf("guard %q keeps a quorum: at most %d of its hosts may be down at once, and host %s would be one more. Lower min_available, or add hosts to the set.", q.guard, max(q.maxDown, 0), hs.name)
 		}
 	}
 	// Server group budgets: members of one group impacted at once. The
 	// host's group counts are exactly what evacuating it impacts; checked
-	// first because it is the cheapest and most frequent refusal.
+	// first because it is the cheapest and most frequent refusal. They do
+	// not change while its instances are placed (on other hosts).
 	var need groupCounts
 	if w.evacuate {
 		need = hs.groupCount
@@ -405,6 +483,9 @@ func (p *planner) admit(r *config.Rollout, rules *rolloutRules, wp *wavePlan, w 
 			continue
 		}
 		if wp.impacted[g]+n > b {
+			if !explain {
+				return refused
+			}
 			sg := p.cloud.groups[g]
 			name := sg.ID
 			if sg.Name != "" {
@@ -416,18 +497,18 @@ func (p *planner) admit(r *config.Rollout, rules *rolloutRules, wp *wavePlan, w 
 			return fmt.Sprintf("server group %q may have only %d member(s) impacted at once", name, b)
 		}
 	}
+	// The host's instances in id order; placing them changes other hosts
+	// only, so the list stays as it is until the wave is committed.
 	var insts []*instState
 	if w.evacuate {
-		insts = hs.instancesOn()
+		insts = hs.insts
 	}
-	// The counts change as instances are placed; keep this host's own.
-	impact := append(groupCounts(nil), need...)
 	// Take the host out of the pools and place its instances.
-	u := &undo{}
+	start := len(wp.moves)
 	p.cloud.removeFromPool(hs)
 	hs.inWave = wp.number
 	for _, c := range rules.spares {
-		if c.hosts[hs.name] {
+		if c.member[hs.idx] {
 			c.freeV -= hs.free.VCPUs
 			c.freeM -= hs.free.MemoryMB
 		}
@@ -435,46 +516,62 @@ func (p *planner) admit(r *config.Rollout, rules *rolloutRules, wp *wavePlan, w 
 	fail := ""
 	// Members of a hard affinity group must stay together: the first one
 	// picks the destination, the others follow it.
-	affinityDest := map[int32]*hostState{}
+	var affinityDest map[int32]*hostState
 	for _, is := range insts {
-		if is.inv.Status == "ACTIVE" && !is.inv.LiveMigratable && r.Evacuate.Mode == config.EvacuateLive && !r.Evacuate.FallbackToCold {
-			fail = fmt.Sprintf("instance %s (%s) on host %s can't be live-migrated and the rollout allows no cold migration. Set evacuate { fallback_to_cold = true } (the instance stops while it moves), or move it yourself first.", is.inv.ID, is.inv.Name, hs.name)
+		if is.active && !is.live && r.Evacuate.Mode == config.EvacuateLive && !r.Evacuate.FallbackToCold {
+			fail = refused
+			if explain {
+				fail = fmt.Sprintf("instance %s (%s) on host %s can't be live-migrated and the rollout allows no cold migration. Set evacuate { fallback_to_cold = true } (the instance stops while it moves), or move it yourself first.", is.inv.ID, is.inv.Name, hs.name)
+			}
 			break
 		}
 		var dest *hostState
-		affinity := is.group >= 0 && p.cloud.groups[is.group].Policy == "affinity"
+		affinity := is.group >= 0 && p.cloud.policy[is.group] == policyAffinity
 		if d, ok := affinityDest[is.group]; ok && affinity {
-			if !d.free.Fits(is.inv.Resources) {
-				fail = fmt.Sprintf("the members of affinity group %q on host %s do not all fit on one host of zone %q", p.cloud.groups[is.group].Name, hs.name, hs.zone)
+			if !d.free.Fits(is.res) {
+				fail = refused
+				if explain {
+					fail = fmt.Sprintf("the members of affinity group %q on host %s do not all fit on one host of zone %q", p.cloud.groups[is.group].Name, hs.name, hs.zone)
+				}
 				break
 			}
 			dest = d
 		} else {
 			dest = p.destination(is, hs, wp.number, preferredOnly)
 			if affinity && dest != nil {
+				if affinityDest == nil {
+					affinityDest = map[int32]*hostState{}
+				}
 				affinityDest[is.group] = dest
 			}
 		}
 		if dest == nil {
-			need := is.inv.Resources
-			fail = fmt.Sprintf("instance %s (%d vCPU, %d MB) on host %s has no destination in zone %q: %s", is.inv.ID, need.VCPUs, need.MemoryMB, hs.name, hs.zone, p.zoneRoom(hs.zone, hs.role, need, preferredOnly))
+			fail = refused
+			if explain {
+				need := is.res
+				fail = fmt.Sprintf("instance %s (%d vCPU, %d MB) on host %s has no destination in zone %q: %s", is.inv.ID, need.VCPUs, need.MemoryMB, hs.name, hs.zone, p.zoneRoom(hs.zone, hs.role, need, preferredOnly))
+			}
 			break
 		}
-		p.place(u, is, hs, dest, wp.number, rules)
+		wp.moves = p.place(wp.moves, is, hs, dest, wp.number, rules)
 	}
 	if fail == "" {
 		for _, c := range rules.spares {
 			if c.freeV < c.minVCPU || c.freeM < c.minMem {
-				fail = fmt.Sprintf("guard %q keeps %d vCPU and %d MB free on hosts in service, and taking host %s out would leave %d vCPU and %d MB. Lower the guard's minimum or max_unavailable, or add capacity.", c.guard, c.minVCPU, c.minMem, hs.name, c.freeV, c.freeM)
+				fail = refused
+				if explain {
+					fail = fmt.Sprintf("guard %q keeps %d vCPU and %d MB free on hosts in service, and taking host %s out would leave %d vCPU and %d MB. Lower the guard's minimum or max_unavailable, or add capacity.", c.guard, c.minVCPU, c.minMem, hs.name, c.freeV, c.freeM)
+				}
 				break
 			}
 		}
 	}
 	if fail != "" {
-		p.rollback(u, rules)
+		p.rollback(wp.moves[start:], rules)
+		wp.moves = wp.moves[:start]
 		hs.inWave = 0
 		for _, c := range rules.spares {
-			if c.hosts[hs.name] {
+			if c.member[hs.idx] {
 				c.freeV += hs.free.VCPUs
 				c.freeM += hs.free.MemoryMB
 			}
@@ -483,16 +580,16 @@ func (p *planner) admit(r *config.Rollout, rules *rolloutRules, wp *wavePlan, w 
 		return fail
 	}
 	for _, q := range rules.quorums {
-		if q.hosts[hs.name] {
+		if q.member[hs.idx] {
 			q.down++
 		}
 	}
-	for _, gc := range impact {
+	for _, gc := range need {
 		wp.impacted[gc.g] += gc.n
 	}
 	wp.hosts = append(wp.hosts, hs)
-	wp.moves = append(wp.moves, u.moves...)
-	wp.visits = append(wp.visits, p.visit(r, w, hs, u.moves))
+	wp.works = append(wp.works, w)
+	wp.visits = append(wp.visits, p.visit(r, w, hs, wp.moves[start:]))
 	return ""
 }
 
@@ -500,76 +597,84 @@ func (p *planner) admit(r *config.Rollout, rules *rolloutRules, wp *wavePlan, w 
 // of its zone that fits it, holds no member of its anti-affinity group
 // and is not in this wave. Preferred hosts (never visited again) first.
 func (p *planner) destination(is *instState, from *hostState, wave int, preferredOnly bool) *hostState {
-	zp := p.cloud.pool(from.zone, from.role)
-	if d := pick(&zp.preferred, is, p.cloud, wave); d != nil {
+	zp := p.cloud.poolsOf(from)
+	if d := p.pick(&zp.preferred, is, wave); d != nil {
 		return d
 	}
 	if preferredOnly {
 		return nil
 	}
-	return pick(&zp.fallback, is, p.cloud, wave)
+	return p.pick(&zp.fallback, is, wave)
 }
 
-func pick(hh *hostHeap, is *instState, c *cloud, wave int) *hostState {
-	var skipped []*hostState
+// pick returns the first host of the heap, in its order, that can take
+// the instance, looking at no more than maxDestinationTries hosts.
+func (p *planner) pick(hh *hostHeap, is *instState, wave int) *hostState {
+	// Hosts that do not fit are popped to reach the next ones, and pushed
+	// back before returning.
+	skipped := p.skipped[:0]
 	defer func() {
 		for _, h := range skipped {
-			heap.Push(hh, h)
+			hh.push(h)
 		}
+		clear(skipped)
+		p.skipped = skipped[:0]
 	}()
-	var g *inventory.ServerGroup
+	policy := policyOther
 	if is.group >= 0 {
-		g = c.groups[is.group]
+		policy = p.cloud.policy[is.group]
 	}
 	// softOnly is the first host that fits but holds a member of a soft
 	// anti-affinity group: Nova allows it, so it is the fallback when no
 	// host keeps the group apart.
 	var softOnly *hostState
-	for tries := 0; hh.Len() > 0 && tries < maxDestinationTries; tries++ {
+	for tries := 0; len(*hh) > 0 && tries < maxDestinationTries; tries++ {
 		h := (*hh)[0]
-		if h.inWave != wave && h.free.Fits(is.inv.Resources) {
-			if g == nil || h.groupCount.get(is.group) == 0 {
+		if h.inWave != wave && h.free.Fits(is.res) {
+			if is.group < 0 || h.groupCount.get(is.group) == 0 {
 				return h
 			}
-			if g.Policy != "anti-affinity" && softOnly == nil {
+			if policy != policyAntiAffinity && softOnly == nil {
 				softOnly = h
 			}
 		}
-		skipped = append(skipped, heap.Pop(hh).(*hostState))
+		skipped = append(skipped, hh.pop())
 	}
 	return softOnly
 }
 
-// place records a tentative move.
-func (p *planner) place(u *undo, is *instState, from, to *hostState, wave int, rules *rolloutRules) {
-	u.moves = append(u.moves, tentativeMove{inst: is, from: from, to: to, prev: to.receiving})
-	to.free = to.free.Sub(is.inv.Resources)
+// place records a tentative move and returns moves with it appended.
+func (p *planner) place(moves []tentativeMove, is *instState, from, to *hostState, wave int, rules *rolloutRules) []tentativeMove {
+	moves = append(moves, tentativeMove{inst: is, from: from, to: to, prev: to.receiving})
+	to.setFree(to.free.Sub(is.res))
 	to.receiving = wave
 	if is.group >= 0 {
 		to.groupCount.add(is.group, 1)
 	}
 	to.fix()
 	for _, c := range rules.spares {
-		if c.hosts[to.name] {
-			c.freeV -= is.inv.Resources.VCPUs
-			c.freeM -= is.inv.Resources.MemoryMB
+		if c.member[to.idx] {
+			c.freeV -= is.res.VCPUs
+			c.freeM -= is.res.MemoryMB
 		}
 	}
+	return moves
 }
 
-func (p *planner) rollback(u *undo, rules *rolloutRules) {
-	for i := len(u.moves) - 1; i >= 0; i-- {
-		m := u.moves[i]
-		m.to.free = m.to.free.Add(m.inst.inv.Resources)
+// rollback takes tentative moves back, last first.
+func (p *planner) rollback(moves []tentativeMove, rules *rolloutRules) {
+	for i := len(moves) - 1; i >= 0; i-- {
+		m := moves[i]
+		m.to.setFree(m.to.free.Add(m.inst.res))
 		m.to.receiving = m.prev
 		if m.inst.group >= 0 {
 			m.to.groupCount.add(m.inst.group, -1)
 		}
 		m.to.fix()
 		for _, c := range rules.spares {
-			if c.hosts[m.to.name] {
-				c.freeV += m.inst.inv.Resources.VCPUs
-				c.freeM += m.inst.inv.Resources.MemoryMB
+			if c.member[m.to.idx] {
+				c.freeV += m.inst.res.VCPUs
+				c.freeM += m.inst.res.MemoryMB
 			}
 		}
 	}
@@ -590,7 +695,7 @@ func (p *planner) zoneRoom(zone, role string, need inventory.Resources, preferre
 			v += h.free.VCPUs
 			m += h.free.MemoryMB
 			n++
-			if best == nil || h.roominess() > best.roominess() {
+			if best == nil || h.room > best.room {
 				best = h
 			}
 		}
@@ -608,7 +713,8 @@ func (p *planner) zoneRoom(zone, role string, need inventory.Resources, preferre
 	return s + ". Lower max_unavailable, free capacity, or add hosts."
 }
 
-// visit describes what happens on one host.
+// visit describes what happens on one host. Its Digest is filled in when
+// the plan is complete (see fillDigests).
 func (p *planner) visit(r *config.Rollout, w *work, hs *hostState, moves []tentativeMove) *plans.HostVisit {
 	hv := &plans.HostVisit{
 		Host:             hs.name,
@@ -616,18 +722,21 @@ func (p *planner) visit(r *config.Rollout, w *work, hs *hostState, moves []tenta
 		Provider:         p.maintenanceProvider(w),
 		Changes:          append([]plans.Change(nil), w.changes...),
 		Evacuate:         w.evacuate,
-		Digest:           p.hostDigests[hs.name],
 	}
 	for _, c := range r.Verify.Checks {
 		hv.Verify = append(hv.Verify, c.Name)
 	}
+	if len(moves) > 0 {
+		hv.Moves = p.moveSlice(len(moves))
+	}
 	var moveTime time.Duration
 	for _, m := range moves {
-		live := m.inst.inv.Status == "ACTIVE" && m.inst.inv.LiveMigratable && r.Evacuate.Mode == config.EvacuateLive
+		in := m.inst.inv
+		live := m.inst.active && m.inst.live && r.Evacuate.Mode == config.EvacuateLive
 		hv.Moves = append(hv.Moves, plans.Move{
-			Instance: m.inst.inv.ID, Name: m.inst.inv.Name, Project: m.inst.inv.Project, ServerGroup: m.inst.inv.ServerGroup,
+			Instance: in.ID, Name: in.Name, Project: in.Project, ServerGroup: in.ServerGroup,
 			From: m.from.name, To: m.to.name, Live: live,
-			VCPUs: m.inst.inv.Resources.VCPUs, MemoryMB: m.inst.inv.Resources.MemoryMB,
+			VCPUs: in.Resources.VCPUs, MemoryMB: in.Resources.MemoryMB,
 			ToUpgraded: m.to.pendingEvac == 0,
 		})
 		if live {
@@ -644,25 +753,69 @@ func (p *planner) visit(r *config.Rollout, w *work, hs *hostState, moves []tenta
 	return hv
 }
 
+// moveSlice returns an empty slice with room for n moves. The moves of a
+// plan are carved from large blocks: a 10,000-host plan has 200,000 of
+// them in 10,000 visits, and one allocation per visit costs more than
+// filling them in. Each slice's capacity ends at n, so that an append to
+// one copies it rather than overwriting the next.
+func (p *planner) moveSlice(n int) []plans.Move {
+	const block = 4096
+	if n > block/4 {
+		return make([]plans.Move, 0, n)
+	}
+	if cap(p.moveBlock)-len(p.moveBlock) < n {
+		p.moveBlock = make([]plans.Move, 0, block)
+	}
+	start := len(p.moveBlock)
+	p.moveBlock = p.moveBlock[:start+n]
+	return p.moveBlock[start : start : start+n]
+}
+
 // commitWave makes the wave's moves real in the model, marks its hosts
 // visited and puts them back in service, and fills in notifications.
 func (p *planner) commitWave(r *config.Rollout, wp *wavePlan, group string) *plans.Wave {
 	wave := &plans.Wave{Number: wp.number, Group: group, Hosts: wp.visits}
+	// impact counts the moved members of each server group: by index, and
+	// by id for a group the inventory does not list.
+	impact := p.groupScratch()
+	var unknownImpact map[string]int
 	for _, m := range wp.moves {
-		// place() already counted the group on the destination.
-		if m.inst.group >= 0 {
-			m.to.groupCount.add(m.inst.group, -1)
+		g := m.inst.group
+		if g >= 0 {
+			// place() already counted the group on the destination.
+			m.to.groupCount.add(g, -1)
+		}
+		if m.inst.inGroup && g >= 0 {
+			impact[g]++
+			wave.MaxGroupImpact = max(wave.MaxGroupImpact, int(impact[g]))
+		} else if m.inst.inGroup {
+			sg := m.inst.inv.ServerGroup
+			if unknownImpact == nil {
+				unknownImpact = map[string]int{}
+			}
+			unknownImpact[sg]++
+			wave.MaxGroupImpact = max(wave.MaxGroupImpact, unknownImpact[sg])
 		}
 		m.from.removeInst(m.inst)
-		m.from.free = m.from.free.Add(m.inst.inv.Resources)
+		// The host is in the wave, out of the pools: no heap to fix.
+		m.from.setFree(m.from.free.Add(m.inst.res))
 		m.to.addInst(m.inst)
-		m.inst.host = m.to.name
 		m.inst.moved++
 	}
-	impact := map[string]int{}
-	projects := map[string]int{}
+	for _, m := range wp.moves {
+		if m.inst.group >= 0 {
+			impact[m.inst.group] = 0
+		}
+	}
+	// projects counts the instances of each project the wave touches,
+	// for the VNF managers' notifications.
+	var projects map[string]int
+	if len(r.Notify) > 0 {
+		projects = map[string]int{}
+	}
 	for i, hs := range wp.hosts {
 		hv := wp.visits[i]
+		wp.works[i].done = true
 		if hv.Evacuate {
 			hs.pendingEvac--
 		}
@@ -671,10 +824,10 @@ func (p *planner) commitWave(r *config.Rollout, wp *wavePlan, group string) *pla
 		if hv.ExpectedDuration > wave.ExpectedDuration {
 			wave.ExpectedDuration = hv.ExpectedDuration
 		}
+		if projects == nil {
+			continue
+		}
 		for _, m := range hv.Moves {
-			if m.ServerGroup != "" {
-				impact[m.ServerGroup]++
-			}
 			projects[m.Project]++
 		}
 		if !hv.Evacuate {
@@ -685,9 +838,6 @@ func (p *planner) commitWave(r *config.Rollout, wp *wavePlan, group string) *pla
 	}
 	// A host receiving instances may now be preferred or fallback; its
 	// pool does not change, only its place in the heap (already fixed).
-	for _, n := range impact {
-		wave.MaxGroupImpact = max(wave.MaxGroupImpact, n)
-	}
 	for _, n := range r.Notify {
 		var ps []string
 		count := 0
@@ -712,8 +862,6 @@ func (p *planner) commitWave(r *config.Rollout, wp *wavePlan, group string) *pla
 	}
 	return wave
 }
-
-func containsStr(list []string, s string) bool { return contains(list, s) }
 
 // maintenanceProvider is the provider of the hosts block that selected the
 // first component changing on the host: the one that schedules instances

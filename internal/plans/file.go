@@ -1,7 +1,6 @@
 package plans
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,12 +52,7 @@ func Write(path string, f *File) error {
 	}
 	// Compact and streamed: a 10,000-host plan is tens of megabytes, and
 	// escalator show is how people read it.
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	if err := json.NewEncoder(w).Encode(f); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save plan %s: %w", path, err)
-	}
-	if err := w.Flush(); err != nil {
+	if err := encodeFile(tmp, f); err != nil {
 		tmp.Close()
 		return fmt.Errorf("save plan %s: %w", path, err)
 	}

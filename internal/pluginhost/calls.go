@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -339,60 +340,31 @@ func (p *Provider) ReadInventory(ctx context.Context) (*sdk.ReadInventoryRespons
 		return nil, ds
 	}
 	defer cancel()
-	stream, err := p.rpc.ReadInventory(cctx, &pluginv1.ReadInventory_Request{})
+	// The items are decoded by inventoryDecoder, straight from the wire
+	// into inv (see invstream.go).
+	stream, err := p.rpc.ReadInventory(cctx, &pluginv1.ReadInventory_Request{}, grpc.ForceCodecV2(inventoryCodec{}))
 	if err != nil {
 		return nil, diags.Diagnostics{p.callError(ctx, cctx, CallReadInventory, timeout, err)}
 	}
 	inv := &sdk.ReadInventoryResponse{}
+	dec := &inventoryDecoder{p: p, inv: inv, ds: ds}
 	for {
-		item, err := stream.Recv()
+		err := stream.RecvMsg(dec)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, append(ds, p.callError(ctx, cctx, CallReadInventory, timeout, err))
+			return nil, append(dec.ds, p.callError(ctx, cctx, CallReadInventory, timeout, err))
 		}
-		if b, ok := item.GetItem().(*pluginv1.ReadInventory_Item_Batch); ok {
-			for _, sub := range b.Batch.GetItems() {
-				ds = p.addInventoryItem(inv, ds, sub)
-			}
-			continue
-		}
-		ds = p.addInventoryItem(inv, ds, item)
 	}
+	dec.finish()
+	ds = dec.ds
 	if ds.HasErrors() {
 		return nil, ds
 	}
 	p.log.Debug("inventory read", "hosts", len(inv.Hosts), "instances", len(inv.Instances),
 		"server_groups", len(inv.ServerGroups), "vnf_managers", len(inv.VNFManagers))
 	return inv, ds
-}
-
-// addInventoryItem adds one item of a ReadInventory stream to inv, or its
-// diagnostic to ds.
-func (p *Provider) addInventoryItem(inv *sdk.ReadInventoryResponse, ds diags.Diagnostics, item *pluginv1.ReadInventory_Item) diags.Diagnostics {
-	switch it := item.GetItem().(type) {
-	case *pluginv1.ReadInventory_Item_Host:
-		inv.Hosts = append(inv.Hosts, hostFromProto(it.Host))
-	case *pluginv1.ReadInventory_Item_Instance:
-		inv.Instances = append(inv.Instances, instanceFromProto(it.Instance))
-	case *pluginv1.ReadInventory_Item_ServerGroup:
-		inv.ServerGroups = append(inv.ServerGroups, serverGroupFromProto(it.ServerGroup))
-	case *pluginv1.ReadInventory_Item_VnfManager:
-		inv.VNFManagers = append(inv.VNFManagers, vnfManagerFromProto(it.VnfManager))
-	case *pluginv1.ReadInventory_Item_Diagnostic:
-		ds = append(ds, p.pluginDiag(it.Diagnostic, nil, CallReadInventory))
-	case *pluginv1.ReadInventory_Item_Batch:
-		// Only at the top of the stream (handled by the caller): batches
-		// do not nest. Skipping it would plan against half an inventory.
-		ds = append(ds, diags.Errorf(nil, fmt.Sprintf("Provider %q sent an invalid inventory", p.name),
-			"The plugin sent a batch of inventory items inside another batch, which the plugin protocol does not allow. This is a bug in the plugin; report it to its author."))
-	default:
-		// An item kind from a newer plugin: skip it rather than fail,
-		// as the protocol's compatibility rules promise.
-		p.log.Debug("skipping an inventory item of an unknown kind")
-	}
-	return ds
 }
 
 // PlanComponent asks what changing one component on one host involves.

@@ -8,6 +8,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -168,16 +170,38 @@ func (s *Session) Refresh(ctx context.Context) (*inventory.Snapshot, diags.Diagn
 // Plan refreshes the inventory and computes a plan, wrapped as a saved
 // plan file (not written).
 func (s *Session) Plan(ctx context.Context) (*plans.File, *inventory.Snapshot, diags.Diagnostics) {
+	defer relaxGC()()
 	snap, ds := s.Refresh(ctx)
 	if ds.HasErrors() {
 		return nil, nil, ds
 	}
-	total, hosts := snap.Digest()
-	plan, pds := planner.Plan(ctx, planner.Input{Config: s.Config, Inventory: snap, Advisor: &advisor{s: s}, HostDigests: hosts})
+	// The digests (a hash of every host and instance) are computed while
+	// the planner runs, on the other cores: the planner uses one, and
+	// needs the digests only to label its host visits at the end.
+	type digests struct {
+		total string
+		hosts map[string]string
+	}
+	digested := make(chan digests, 1)
+	go func() {
+		total, hosts := snap.DigestOn(max(1, runtime.GOMAXPROCS(0)-1))
+		digested <- digests{total, hosts}
+	}()
+	var dg *digests
+	wait := func() map[string]string {
+		if dg == nil {
+			d := <-digested
+			dg = &d
+		}
+		return dg.hosts
+	}
+	plan, pds := planner.Plan(ctx, planner.Input{Config: s.Config, Inventory: snap, Advisor: &advisor{s: s}, Digests: wait})
 	ds = ds.Append(pds)
 	if pds.HasErrors() {
 		return nil, snap, ds
 	}
+	hosts := wait()
+	total := dg.total
 	f := &plans.File{
 		FormatVersion:    plans.FormatVersion,
 		EscalatorVersion: version.Number(),
@@ -191,6 +215,27 @@ func (s *Session) Plan(ctx context.Context) (*plans.File, *inventory.Snapshot, d
 		Plan:             plan,
 	}
 	return f, snap, ds
+}
+
+// planGCPercent is the garbage collector's target (GOGC) while a plan is
+// made. Reading and planning a 10,000-host cloud allocates a few hundred
+// megabytes that nearly all stay live until the plan is written: at the
+// default of 100 the collector runs again and again over that growing
+// heap for little it can free. At 400 it runs a few times: measured on
+// the bench-plan cloud (10,000 hosts, 189,000 instances), plan takes
+// about 0.2 s less and escalator's peak memory grows from about 220 to
+// 300 MB.
+const planGCPercent = 400
+
+// relaxGC raises the collector's target for the making of a plan, unless
+// the operator set GOGC, and returns what restores it: apply goes on for
+// hours after planning, and should not keep a larger heap for it.
+func relaxGC() (restore func()) {
+	if os.Getenv("GOGC") != "" {
+		return func() {}
+	}
+	old := debug.SetGCPercent(planGCPercent)
+	return func() { debug.SetGCPercent(old) }
 }
 
 // advisor asks the providers about each distinct change once: the answer

@@ -22,6 +22,11 @@
 // without /proc, counts 0 and the breakdown on stderr says so). A
 // breakdown per process goes to stderr; stdout carries only BENCH lines.
 //
+// With -profile DIR, each run also writes escalator's CPU profile and
+// execution trace to DIR (escalator-HOSTS-RUN.cpu.pprof and .trace, through
+// ESCALATOR_CPUPROFILE and ESCALATOR_TRACE), for `go tool pprof` and
+// `go tool trace`; profiling slows the runs a little.
+//
 // Figures, not assertions: see `make bench-plan` and
 // website/docs/benchmarks.md for the targets.
 package main
@@ -98,6 +103,7 @@ type options struct {
 	plugin     string
 	keep       bool
 	verbose    bool
+	profile    string
 }
 
 func main() {
@@ -114,6 +120,7 @@ func main() {
 	flag.StringVar(&o.plugin, "plugin", "", "sim plugin binary to measure (default: build bin/"+pluginName+" from this checkout)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the campaign directories and print their paths on stderr")
 	flag.BoolVar(&o.verbose, "v", false, "print each run's figures on stderr")
+	flag.StringVar(&o.profile, "profile", "", "write escalator's CPU profile and execution trace of each run into this directory")
 	flag.Parse()
 	for _, hs := range strings.Split(*hostsFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(hs))
@@ -127,6 +134,16 @@ func main() {
 	}
 	if err := buildBinaries(&o); err != nil {
 		fail(err)
+	}
+	if o.profile != "" {
+		abs, err := filepath.Abs(o.profile)
+		if err == nil {
+			err = os.MkdirAll(abs, 0o755)
+		}
+		if err != nil {
+			fail(fmt.Errorf("-profile: %w", err))
+		}
+		o.profile = abs
 	}
 	for _, n := range o.hosts {
 		if err := bench(o, n); err != nil {
@@ -224,7 +241,11 @@ func bench(o options, n int) error {
 	var worst, worstEsc, worstPlugin int64
 	pluginSeen := false
 	for i := 0; i < o.runs; i++ {
-		r, err := runPlan(o.escalator, dir)
+		var prof string
+		if o.profile != "" {
+			prof = filepath.Join(o.profile, fmt.Sprintf("escalator-%d-%d", n, i+1))
+		}
+		r, err := runPlan(o.escalator, dir, prof)
 		if err != nil {
 			return err
 		}
@@ -252,11 +273,12 @@ func bench(o options, n int) error {
 func escalatorCmd(bin, dir string, args ...string) *exec.Cmd {
 	cmd := exec.Command(bin, append([]string{"-chdir=" + dir}, args...)...)
 	cmd.Dir = dir
-	// No color codes, and the default (quiet) logging whatever the
-	// caller's environment says: debug logging would skew the figures.
+	// No color codes, the default (quiet) logging and no profiling
+	// whatever the caller's environment says (-profile asks for
+	// profiles): debug logging and profiling would skew the figures.
 	env := []string{"NO_COLOR=1"}
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "ESCALATOR_LOG") {
+		if !strings.HasPrefix(kv, "ESCALATOR_LOG") && !strings.HasPrefix(kv, "ESCALATOR_CPUPROFILE=") && !strings.HasPrefix(kv, "ESCALATOR_TRACE=") {
 			env = append(env, kv)
 		}
 	}
@@ -271,9 +293,14 @@ type result struct {
 	pluginSeen  bool
 }
 
-// runPlan runs `escalator plan -out=plan.json` once.
-func runPlan(bin, dir string) (result, error) {
+// runPlan runs `escalator plan -out=plan.json` once; with prof set, it
+// writes escalator's CPU profile to prof.cpu.pprof and its execution trace
+// to prof.trace.
+func runPlan(bin, dir, prof string) (result, error) {
 	cmd := escalatorCmd(bin, dir, "plan", "-out=plan.json")
+	if prof != "" {
+		cmd.Env = append(cmd.Env, "ESCALATOR_CPUPROFILE="+prof+".cpu.pprof", "ESCALATOR_TRACE="+prof+".trace")
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
