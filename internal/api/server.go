@@ -72,7 +72,7 @@ func (s *Server) Handler() http.Handler {
 		_, _ = w.Write(openAPI)
 	})
 	route("GET /v1/whoami", RoleViewer, func(w http.ResponseWriter, r *http.Request, tk Token) {
-		writeJSON(w, http.StatusOK, map[string]string{"name": tk.Name, "role": string(tk.Role)})
+		writeJSON(w, http.StatusOK, map[string]string{"id": tk.ID, "name": tk.Name, "role": string(tk.Role)})
 	})
 	route("GET /v1/runs", RoleViewer, s.listRuns)
 	route("GET /v1/runs/{id}", RoleViewer, s.getRun)

@@ -256,7 +256,8 @@ func (e *Engine) Run(ctx context.Context) (*Outcome, error) {
 			}
 			if w.Canary && r.Canary != nil && r.Canary.Pause && !e.isDone(pauseStep(w)) && e.WaitCanary && e.Control != nil {
 				// Wait here for an approval through the API.
-				if err := e.record(ctx, state.Event{Kind: state.KindNote, Message: fmt.Sprintf("paused after canary wave %d; approve it to go on", w.Number)}); err != nil {
+				if err := e.record(ctx, state.Event{Kind: state.KindNote, Message: fmt.Sprintf("paused after canary wave %d; approve it to go on", w.Number),
+					Data: map[string]string{"wave": fmt.Sprint(w.Number)}}); err != nil {
 					return out, err
 				}
 				if err := e.Control.WaitApproval(ctx, e.RunID, w.Number); err != nil {

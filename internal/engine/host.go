@@ -165,7 +165,12 @@ func (e *Engine) migrate(ctx context.Context, r *config.Rollout, hv *plans.HostV
 	if to := e.stepData(retry); to != "" {
 		req.Destination = to
 	} else {
-		to, perr := e.Placer.Repick(ctx, m.Instance, hv.Host, map[string]bool{m.To: true}, e.finishedHosts())
+		// Not to the failed destination, nor to a host still to be emptied
+		// by this plan: its evacuation moves only the plan's instances, so
+		// one put there now would block its upgrade.
+		avoid := e.evacuationsAhead()
+		avoid[m.To] = true
+		to, perr := e.Placer.Repick(ctx, m.Instance, hv.Host, avoid, e.finishedHosts())
 		if perr != nil {
 			return fmt.Errorf("migrate %s to %s: %w; no other destination: %v", m.Instance, m.To, err, perr)
 		}
@@ -494,6 +499,22 @@ func (e *Engine) setStepData(id, to string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.Repicked[id] = to
+}
+
+// evacuationsAhead are the hosts the plan still has to empty: their visit
+// evacuates and has not finished.
+func (e *Engine) evacuationsAhead() map[string]bool {
+	out := map[string]bool{}
+	for _, rp := range e.Plan.Rollouts {
+		for _, w := range rp.Waves {
+			for _, hv := range w.Hosts {
+				if hv.Evacuate && !e.isDone(e.hostStep(w, hv, "leave_maintenance")) {
+					out[hv.Host] = true
+				}
+			}
+		}
+	}
+	return out
 }
 
 // finishedHosts are the hosts whose current attempt finished (upgraded

@@ -206,6 +206,12 @@ func TestRepickDestination(t *testing.T) {
 	if len(pl.repicks) != 4 {
 		t.Errorf("repicks %v, want one per host", pl.repicks)
 	}
+	// The first host's re-pick avoids the failed destination and every
+	// host the plan still empties (h1's own visit included: it is the
+	// source).
+	if !strings.Contains(pl.repicks[0], "h9:true") || !strings.Contains(pl.repicks[0], "h4:true") {
+		t.Errorf("first re-pick %q: want h9 and the hosts still to be emptied avoided", pl.repicks[0])
+	}
 	moved := 0
 	for _, r := range ex.reqs {
 		if r.Kind == sdk.ActionMigrate && r.Destination == "h8" {
