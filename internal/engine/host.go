@@ -147,7 +147,7 @@ func (e *Engine) migrateAll(ctx context.Context, r *config.Rollout, hv *plans.Ho
 }
 
 func (e *Engine) migrate(ctx context.Context, r *config.Rollout, hv *plans.HostVisit, m plans.Move, stepID func(m plans.Move, extra ...string) string) error {
-	if e.isOwn(m.Instance) {
+	if e.isOwn(scopeOf(stepID(m)), m.Instance) {
 		return e.awaitOwnAction(ctx, stepID(m, "own_action"), hv.Host, m.Instance, e.ownActionTimeout(m.Project))
 	}
 	req := sdk.ExecuteActionRequest{Kind: sdk.ActionMigrate, Host: hv.Host, Instance: m.Instance, Destination: m.To, Live: m.Live}

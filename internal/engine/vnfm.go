@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/escalator-nfv/escalator/internal/config"
@@ -13,11 +14,27 @@ import (
 )
 
 // Data keys of the notes recording a VNF manager's choices, so that a
-// resumed run keeps them.
+// resumed run keeps them: the instance it took over, and the scope of
+// that choice (the wave "w3", or the rollback of a host "rollback/h1"):
+// a choice answers one notification, not the run.
 const (
-	DataOwnAction = "own_action" // the instance a VNF manager took over
+	DataOwnAction = "own_action"
+	DataOwnScope  = "scope"
 	ownActionPoll = 2 * time.Second
 )
+
+// OwnKey is the key of Engine.Own for an instance taken over in scope.
+func OwnKey(scope, instance string) string { return scope + "|" + instance }
+
+// scopeOf is the scope of a step id: its wave ("w3") or its rollback
+// ("rollback/h1").
+func scopeOf(stepID string) string {
+	parts := strings.SplitN(stepID, "/", 3)
+	if parts[0] == "rollback" && len(parts) > 1 {
+		return parts[0] + "/" + parts[1]
+	}
+	return parts[0]
+}
 
 // actionOwn is vnfm.ActionOwn (the engine does not import the wire
 // protocol).
@@ -56,26 +73,31 @@ func waveInstances(n plans.Notification, hvs []*plans.HostVisit) []NotifiedInsta
 // reply and says on_timeout = "fail_host".
 func (e *Engine) notifyWave(ctx context.Context, r *config.Rollout, w *plans.Wave) (map[string]error, error) {
 	refused := map[string]error{}
-	var lead time.Duration
-	started := e.Now()
+	// ready is when the first move may happen: each VNF manager gets its
+	// lead_time counted from when it answered (or, when escalator does not
+	// wait, from when it was told), whatever the others took.
+	var ready time.Time
 	for _, n := range w.Notify {
 		insts := waveInstances(n, w.Hosts)
 		if len(insts) == 0 {
 			continue
 		}
 		nb := e.notifyBlock(n)
-		if nb != nil && nb.LeadTime.D() > lead {
+		var lead time.Duration
+		if nb != nil {
 			lead = nb.LeadTime.D()
 		}
 		id := fmt.Sprintf("w%d/notify/%s/maintenance", w.Number, n.Notify)
-		msg := Notification{ID: e.providerID(id), RunID: e.RunID, Wave: w.Number, Event: "maintenance", Projects: n.Projects, Instances: insts}
-		if nb != nil {
-			msg.NotBefore = started.Add(nb.LeadTime.D())
-		}
+		msg := Notification{ID: e.providerID(id), RunID: e.RunID, Wave: w.Number, Event: "maintenance", Projects: n.Projects, Instances: insts,
+			NotBefore: e.Now().Add(lead)}
 		for _, hv := range w.Hosts {
 			msg.Hosts = append(msg.Hosts, hv.Host)
 		}
+		done := e.isDone(id)
 		err := e.tell(ctx, id, n, msg)
+		if t := e.Now().Add(lead); lead > 0 && !done && t.After(ready) {
+			ready = t
+		}
 		var refusal *refusalError
 		switch {
 		case err == nil:
@@ -89,13 +111,10 @@ func (e *Engine) notifyWave(ctx context.Context, r *config.Rollout, w *plans.Wav
 			return nil, &haltError{msg: fmt.Sprintf("notifying VNF manager %q before wave %d failed: %v (on_timeout = %q); nothing of the wave was touched", n.Notify, w.Number, err, n.OnTimeout)}
 		}
 	}
-	if lead > 0 && len(refused) < len(w.Hosts) {
+	if wait := ready.Sub(e.Now()); wait > 0 && len(refused) < len(w.Hosts) {
 		// The VNF managers were promised lead_time before the first move.
 		id := fmt.Sprintf("w%d/lead_time", w.Number)
-		err := e.step(ctx, id, "", "", "lead_time", func(ctx context.Context) error {
-			return e.Sleep(ctx, lead-e.Now().Sub(started))
-		})
-		if err != nil {
+		if err := e.step(ctx, id, "", "", "lead_time", func(ctx context.Context) error { return e.Sleep(ctx, wait) }); err != nil {
 			return nil, err
 		}
 	}
@@ -135,20 +154,25 @@ func (e *Engine) tell(ctx context.Context, id string, n plans.Notification, msg 
 			return &refusalError{fmt.Sprintf("VNF manager %q refused the maintenance (NACK): %s", n.Notify, reply.Reason)}
 		}
 		if reply != nil {
+			listed := map[string]bool{}
+			for _, in := range msg.Instances {
+				listed[in.ID] = true
+			}
 			var own []string
 			for inst, a := range reply.Actions {
-				if a == actionOwn {
+				// Only instances this notification named can be taken over.
+				if a == actionOwn && listed[inst] {
 					own = append(own, inst)
 				}
 			}
 			sort.Strings(own)
 			for _, inst := range own {
-				if err := e.record(ctx, state.Event{Kind: state.KindNote, StepID: id, Code: state.CodeOwnAction, Data: map[string]string{DataOwnAction: inst},
+				if err := e.record(ctx, state.Event{Kind: state.KindNote, StepID: id, Code: state.CodeOwnAction, Data: map[string]string{DataOwnAction: inst, DataOwnScope: scopeOf(id)},
 					Message: fmt.Sprintf("VNF manager %q takes instance %s over (OWN_ACTION): escalator waits for it to leave its host instead of migrating it", n.Notify, inst)}); err != nil {
 					return err
 				}
 				e.mu.Lock()
-				e.Own[inst] = true
+				e.Own[OwnKey(scopeOf(id), inst)] = true
 				e.mu.Unlock()
 			}
 		}
@@ -178,6 +202,9 @@ func (e *Engine) notifyAvailable(ctx context.Context, w *plans.Wave, failed []st
 				vs[ch.Component] = ch.To
 			}
 			msg.Versions[hv.Host] = vs
+		}
+		if len(msg.Hosts) == 0 {
+			continue // nothing of the wave came back upgraded
 		}
 		err := e.step(ctx, id, "", "", "notify", func(ctx context.Context) error {
 			if e.Notifier == nil {
@@ -222,11 +249,12 @@ func (e *Engine) notifyHost(ctx context.Context, w *plans.Wave, host string, mov
 	return nil
 }
 
-// isOwn reports whether a VNF manager took the instance over.
-func (e *Engine) isOwn(instance string) bool {
+// isOwn reports whether a VNF manager took the instance over for the
+// notification of scope.
+func (e *Engine) isOwn(scope, instance string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.Own[instance]
+	return e.Own[OwnKey(scope, instance)]
 }
 
 // awaitOwnAction waits, as a journaled step, for an instance its VNF

@@ -117,13 +117,20 @@ func TestVNFMNoReplyFailHost(t *testing.T) {
 	p.Rollouts[0].MaxFailed = 10
 	ex, rec := &fakeExec{}, &memRecorder{}
 	e := newEngine(cfg, p, ex, rec)
-	e.Notifier = &fakeNotifier{err: fmt.Errorf("%w: timeout", ErrNoReply)}
+	fn := &fakeNotifier{err: fmt.Errorf("%w: timeout", ErrNoReply)}
+	e.Notifier = fn
 	out, err := e.Run(context.Background())
 	if err != nil || out.Status != state.RunFinished || len(out.Failed) != 4 {
 		t.Fatalf("out %+v err %v", out, err)
 	}
 	if len(ex.calls) != 0 {
 		t.Errorf("hosts of a silent VNF manager were touched: %v", ex.calls)
+	}
+	// No wave came back upgraded: nothing is "available".
+	for _, n := range fn.got {
+		if n.Event == "available" {
+			t.Errorf("available notification for a wave none of whose hosts was upgraded: %+v", n)
+		}
 	}
 }
 
@@ -180,10 +187,14 @@ func TestVNFMOwnActionAndLeadTime(t *testing.T) {
 	// journal's note), so it does not migrate it either.
 	own := false
 	for _, ev := range rec.events {
-		own = own || (ev.Code == state.CodeOwnAction && ev.Data[DataOwnAction] == "vm-h1")
+		own = own || (ev.Code == state.CodeOwnAction && ev.Data[DataOwnAction] == "vm-h1" && ev.Data[DataOwnScope] == "w1")
 	}
 	if !own {
-		t.Error("OWN_ACTION not recorded in the journal")
+		t.Error("OWN_ACTION not recorded in the journal with its scope")
+	}
+	// The choice answers wave 1's notification only.
+	if !e.isOwn("w1", "vm-h1") || e.isOwn("rollback/h1", "vm-h1") || e.isOwn("w2", "vm-h1") {
+		t.Errorf("OWN_ACTION scope: %v", e.Own)
 	}
 }
 

@@ -231,7 +231,7 @@ func (s *Session) newEngine(runID string, plan *plans.Plan, j *state.Journal, re
 		case e.Kind == state.KindAlert && e.Code == state.CodeDestinationRepicked && e.Data[engine.DataDestination] != "":
 			eng.Repicked[e.StepID] = e.Data[engine.DataDestination]
 		case e.Kind == state.KindNote && e.Code == state.CodeOwnAction && e.Data[engine.DataOwnAction] != "":
-			eng.Own[e.Data[engine.DataOwnAction]] = true
+			eng.Own[engine.OwnKey(e.Data[engine.DataOwnScope], e.Data[engine.DataOwnAction])] = true
 		case e.Kind == state.KindBackupRecorded && e.Data[state.DataBackupID] != "":
 			if eng.Backups[e.Host] == nil {
 				eng.Backups[e.Host] = map[string]string{}
