@@ -178,6 +178,16 @@ func checkServices(ctx context.Context, t *testing.T, c *gophercloud.ServiceClie
 
 // bootServers boots 12 servers without a network: two anti-affinity
 // groups of 3 and 6 more, all at once, and waits for them ACTIVE.
+//
+// Each group is booted as one multi-create request (min_count = max_count
+// = 3): the scheduler then places the members one after the other within
+// that request and sees each placement.
+// Members booted as separate requests in a burst race in real Nova: the
+// scheduler weighs hosts from the compute node records and filters on the
+// instances' hosts, both written only when a compute claims, so every
+// request of the burst picks the same host and the same alternates, and
+// the compute's late check (after the claim, so members sharing a host
+// reject each other) reschedules them in lockstep until MaxRetriesExceeded.
 func bootServers(ctx context.Context, t *testing.T, c *gophercloud.ServiceClient, env *Env) (map[string][]string, []string) {
 	t.Helper()
 	flavor, err := env.FlavorID("m1.tiny")
@@ -186,29 +196,35 @@ func bootServers(ctx context.Context, t *testing.T, c *gophercloud.ServiceClient
 	}
 	groups := map[string][]string{}
 	var all []string
-	boot := func(name, group string) {
-		var hints servers.SchedulerHintOptsBuilder
-		if group != "" {
-			hints = servers.SchedulerHintOpts{Group: group}
+	boot := func(name string, count int, hints servers.SchedulerHintOptsBuilder) {
+		opts := servers.CreateOpts{Name: name, ImageRef: env.ImageID, FlavorRef: flavor, Networks: "none"}
+		if count > 1 {
+			opts.Min, opts.Max = count, count
 		}
-		s, err := servers.Create(ctx, c, servers.CreateOpts{Name: name, ImageRef: env.ImageID, FlavorRef: flavor, Networks: "none"}, hints).Extract()
+		s, err := servers.Create(ctx, c, opts, hints).Extract()
 		if err != nil {
-			t.Fatalf("boot %s: %v", name, err)
+			t.Fatalf("boot %s (%d): %v", name, count, err)
 		}
-		all = append(all, s.ID)
+		if count == 1 {
+			all = append(all, s.ID)
+		}
 	}
 	for _, g := range []string{"aa-1", "aa-2"} {
 		sg, err := servergroups.Create(ctx, c, servergroups.CreateOpts{Name: g, Policy: "anti-affinity"}).Extract()
 		if err != nil {
 			t.Fatalf("create server group %s: %v", g, err)
 		}
-		for i := 1; i <= 3; i++ {
-			boot(fmt.Sprintf("%s-%d", g, i), sg.ID)
-			groups[g] = append(groups[g], all[len(all)-1])
+		// Nova names the members aa-1-1 … aa-1-3.
+		boot(g, 3, servers.SchedulerHintOpts{Group: sg.ID})
+		members := groupMembers(ctx, t, c, sg.ID)
+		if len(members) != 3 {
+			t.Fatalf("server group %s has %d members after a boot of 3: %v", g, len(members), members)
 		}
+		groups[g] = members
+		all = append(all, members...)
 	}
 	for i := 1; i <= 6; i++ {
-		boot(fmt.Sprintf("free-%d", i), "")
+		boot(fmt.Sprintf("free-%d", i), 1, nil)
 	}
 	deadline := time.Now().Add(5 * time.Minute)
 	for _, id := range all {
@@ -221,7 +237,7 @@ func bootServers(ctx context.Context, t *testing.T, c *gophercloud.ServiceClient
 				break
 			}
 			if s.Status == "ERROR" {
-				t.Fatalf("server %s (%s) is ERROR: %v", s.Name, id, s.Fault)
+				t.Fatalf("server %s (%s) is ERROR: %v; see %s and the nova-compute logs", s.Name, id, s.Fault, env.LogFile("nova-conductor"))
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("server %s (%s) still %s after 5 minutes", s.Name, id, s.Status)
@@ -230,6 +246,26 @@ func bootServers(ctx context.Context, t *testing.T, c *gophercloud.ServiceClient
 		}
 	}
 	return groups, all
+}
+
+// groupMembers returns the members of a server group ordered by name.
+func groupMembers(ctx context.Context, t *testing.T, c *gophercloud.ServiceClient, groupID string) []string {
+	t.Helper()
+	sg, err := servergroups.Get(ctx, c, groupID).Extract()
+	if err != nil {
+		t.Fatalf("server group %s: %v", groupID, err)
+	}
+	names := map[string]string{}
+	for _, id := range sg.Members {
+		s, err := servers.Get(ctx, c, id).Extract()
+		if err != nil {
+			t.Fatalf("server %s of group %s: %v", id, sg.Name, err)
+		}
+		names[id] = s.Name
+	}
+	ids := append([]string(nil), sg.Members...)
+	sort.Slice(ids, func(i, j int) bool { return names[ids[i]] < names[ids[j]] })
+	return ids
 }
 
 func serverHosts(ctx context.Context, t *testing.T, c *gophercloud.ServiceClient, ids []string) map[string]string {
