@@ -135,7 +135,7 @@ func TestStartAPI(t *testing.T) {
 			t.Error("a certificate without a key was accepted")
 		}
 		cert, key, client := selfSigned(t, t.TempDir())
-		a, err = startAPI(cfg, b, arguments.Listen{Listen: "127.0.0.1:0", TLSCert: cert, TLSKey: key})
+		a, err := startAPI(cfg, b, arguments.Listen{Listen: "127.0.0.1:0", TLSCert: cert, TLSKey: key})
 		if err != nil {
 			t.Fatal(err)
 		}
