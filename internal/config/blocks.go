@@ -372,7 +372,7 @@ func (l *loader) decodeOnFailure(b *hcl.Block, owner string) OnFailure {
 var guardSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "kind", Required: true},
-		{Name: "policies"}, {Name: "where"}, {Name: "max_unavailable"},
+		{Name: "policies"}, {Name: "where"}, {Name: "max_unavailable"}, {Name: "recovery_time"}, {Name: "max_interruption_time"},
 		{Name: "hosts"}, {Name: "min_free_vcpu"}, {Name: "min_free_memory_mb"}, {Name: "min_available"},
 		{Name: "component"}, {Name: "not_newer_than"}, {Name: "max_behind"},
 	},
@@ -380,7 +380,7 @@ var guardSchema = &hcl.BodySchema{
 
 // guardArgs lists the arguments of each guard kind, required ones first.
 var guardArgs = map[string]struct{ required, optional []string }{
-	GuardServerGroup: {nil, []string{"policies", "where", "max_unavailable"}},
+	GuardServerGroup: {nil, []string{"policies", "where", "max_unavailable", "recovery_time", "max_interruption_time"}},
 	GuardCapacity:    {[]string{"hosts"}, []string{"min_free_vcpu", "min_free_memory_mb"}},
 	GuardQuorum:      {[]string{"hosts", "min_available"}, nil},
 	GuardVersionSkew: {[]string{"component", "not_newer_than"}, []string{"max_behind"}},
@@ -437,6 +437,8 @@ func (l *loader) decodeGuard(b *hcl.Block) {
 		g.Where = a.deferred("where", groupScope, cty.Bool)
 		g.MaxUnavailable = a.countOrPercent("max_unavailable", Count(1), false,
 			"with no member allowed down, no host holding a member could ever be upgraded")
+		g.RecoveryTime = a.duration("recovery_time", 0, false)
+		g.MaxInterruptionTime = a.duration("max_interruption_time", 0, false)
 	case GuardCapacity:
 		g.Hosts, _ = a.ref("hosts", addrs.KindHosts)
 		g.MinFreeVCPU = a.countOrPercent("min_free_vcpu", Count(0), true, "")

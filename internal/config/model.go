@@ -279,7 +279,7 @@ type Notify struct {
 	// OwnActionTimeout is how long escalator waits for an instance the VNF
 	// manager took over (OWN_ACTION) to leave its host.
 	OwnActionTimeout Duration
-	DeclRange hcl.Range
+	DeclRange        hcl.Range
 }
 
 // Verify lists the checks run on each host after its upgrade, besides the
@@ -328,6 +328,13 @@ type Guard struct {
 	Policies       []string
 	Where          hcl.Expression
 	MaxUnavailable CountOrPercent
+	// RecoveryTime: after members of a group were impacted, how long
+	// before members of it are impacted again (Fenix's recovery_time).
+	RecoveryTime Duration
+	// MaxInterruptionTime: the longest a member may be stopped; a member
+	// that can only move cold, for longer than this, makes the plan
+	// infeasible (Fenix's max_interruption_time). 0: no limit.
+	MaxInterruptionTime Duration
 
 	// capacity and quorum: the host set the guard watches.
 	Hosts addrs.Ref

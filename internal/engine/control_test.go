@@ -5,8 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/escalator-nfv/escalator/internal/control"
+	"github.com/escalator-nfv/escalator/internal/plans"
 	"github.com/escalator-nfv/escalator/internal/state"
 	"github.com/escalator-nfv/escalator/plugins/sdk"
 )
@@ -114,4 +116,47 @@ func (d *drainingExec) Execute(ctx context.Context, req sdk.ExecuteActionRequest
 		close(d.drain)
 	}
 	return resp, err
+}
+
+// TestRecoveryWait: a wave with a recovery wait starts no sooner than its
+// delay after the wave it names ended; the wait is a journaled step.
+func TestRecoveryWait(t *testing.T) {
+	cfg, p := setup(t, false, "halt", "")
+	p.Rollouts[0].Waves[1].Recovery = []plans.Recovery{{AfterWave: 1, Delay: 10 * time.Minute, Group: "g1"}}
+	rec := &memRecorder{}
+	e := newEngine(cfg, p, &fakeExec{}, rec)
+	clock := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	e.Now = func() time.Time { return clock }
+	var slept []time.Duration
+	e.Sleep = func(_ context.Context, d time.Duration) error {
+		slept = append(slept, d)
+		clock = clock.Add(d)
+		return nil
+	}
+	out, err := e.Run(context.Background())
+	if err != nil || out.Status != state.RunFinished {
+		t.Fatalf("out %+v err %v", out, err)
+	}
+	if len(slept) != 1 || slept[0] != 10*time.Minute {
+		t.Errorf("slept %v, want one 10m recovery wait", slept)
+	}
+	if !rec.finished()["w2/recovery"] {
+		t.Error("the recovery wait is not a journaled step")
+	}
+	// Resumed after the wait was due: nothing to wait.
+	e2 := newEngine(cfg, p, &fakeExec{}, &memRecorder{})
+	e2.Done = rec.finished()
+	delete(e2.Done, "w2/recovery")
+	for id := range e2.Done {
+		if !strings.HasPrefix(id, "w1/") {
+			delete(e2.Done, id)
+		}
+	}
+	e2.WaveEnds = map[int]time.Time{1: clock.Add(-time.Hour)}
+	e2.Now = func() time.Time { return clock }
+	var slept2 []time.Duration
+	e2.Sleep = func(_ context.Context, d time.Duration) error { slept2 = append(slept2, d); return nil }
+	if _, err := e2.Run(context.Background()); err != nil || len(slept2) != 0 {
+		t.Errorf("a wait already over was waited again: %v %v", slept2, err)
+	}
 }

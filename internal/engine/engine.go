@@ -161,6 +161,11 @@ type Engine struct {
 	// WaitCanary makes a canary wave that pauses wait for an approval
 	// through Control (apply -listen) instead of halting the run.
 	WaitCanary bool
+	// WaveEnds holds when each wave of the run ended (its last step), from
+	// the journal of earlier attempts; the engine adds the waves it ends.
+	// A wave with a recovery wait starts no sooner than its Delay after
+	// the wave it names ended.
+	WaveEnds map[int]time.Time
 	// Drain, when closed, stops the run at the next step boundary: no new
 	// step starts, the running ones finish (the first Ctrl-C).
 	Drain <-chan struct{}
@@ -176,6 +181,14 @@ type Engine struct {
 
 	mu       sync.Mutex
 	failures int
+	// ran counts the steps this process started.
+	ran int
+}
+
+func (e *Engine) stepsRun() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.ran
 }
 
 // Outcome is how a run ended.
@@ -234,8 +247,23 @@ func (e *Engine) Run(ctx context.Context) (*Outcome, error) {
 			if err := ctx.Err(); err != nil {
 				return out, err
 			}
+			if err := e.recoveryWait(ctx, w); err != nil {
+				if errors.Is(err, ErrDrained) {
+					out.Status, out.Message, out.Code = state.RunHalted, drainedMessage, state.CodeInterrupted
+					return out, nil
+				}
+				return out, err
+			}
+			before := e.stepsRun()
 			failed, err := e.runWave(ctx, r, rp, w)
 			out.Failed = append(out.Failed, failed...)
+			if err == nil && e.stepsRun() != before {
+				// The wave ended now, unless it had all been done before
+				// (a resume): then the journal's time stands.
+				e.mu.Lock()
+				e.WaveEnds[w.Number] = e.Now()
+				e.mu.Unlock()
+			}
 			if errors.Is(err, ErrDrained) {
 				err = &haltError{msg: drainedMessage, code: state.CodeInterrupted}
 			}
@@ -304,9 +332,40 @@ func (e *Engine) defaults() {
 	if e.Own == nil {
 		e.Own = map[string]bool{}
 	}
+	if e.WaveEnds == nil {
+		e.WaveEnds = map[int]time.Time{}
+	}
 	if e.Parallelism < 1 {
 		e.Parallelism = 1
 	}
+}
+
+// recoveryWait waits, as a journaled step, until every earlier wave that
+// moved members of a server group this wave moves too ended at least the
+// group's recovery_time ago.
+func (e *Engine) recoveryWait(ctx context.Context, w *plans.Wave) error {
+	var until time.Time
+	var why string
+	e.mu.Lock()
+	for _, rec := range w.Recovery {
+		if end, ok := e.WaveEnds[rec.AfterWave]; ok && end.Add(rec.Delay).After(until) {
+			until = end.Add(rec.Delay)
+			why = fmt.Sprintf("server group %s was impacted in wave %d (recovery_time %s)", rec.Group, rec.AfterWave, rec.Delay)
+		}
+	}
+	e.mu.Unlock()
+	wait := until.Sub(e.Now())
+	if wait <= 0 {
+		return nil
+	}
+	id := fmt.Sprintf("w%d/recovery", w.Number)
+	return e.step(ctx, id, "", "", "recovery", func(ctx context.Context) error {
+		if err := e.record(ctx, state.Event{Kind: state.KindNote, StepID: id,
+			Message: fmt.Sprintf("wave %d waits %s: %s", w.Number, wait.Round(time.Second), why)}); err != nil {
+			return err
+		}
+		return e.Sleep(ctx, wait)
+	})
 }
 
 func pauseStep(w *plans.Wave) string { return fmt.Sprintf("w%d/pause", w.Number) }

@@ -337,6 +337,7 @@ func (e *Engine) step(ctx context.Context, id, host, component, action string, f
 	}
 	e.mu.Lock()
 	e.Started[id] = true
+	e.ran++
 	e.mu.Unlock()
 	err := fn(ctx)
 	ev := state.Event{Kind: state.KindStepFinished, StepID: id, Host: host, Component: component, Action: action, Status: string(state.StepOK)}

@@ -108,6 +108,15 @@ type planner struct {
 	moveBuf  []tentativeMove
 	// moveBlock is the block the visits' moves are carved from.
 	moveBlock []plans.Move
+	// interrupt is, by server group index, the tightest
+	// max_interruption_time of the rollout being scheduled (guards'
+	// Fenix-style limit), and the guard that sets it.
+	interrupt map[int32]interruptLimit
+}
+
+type interruptLimit struct {
+	d     time.Duration
+	guard string
 }
 
 type versionOrder struct {

@@ -443,3 +443,102 @@ func TestDestinationsKeepRoleAndAffinity(t *testing.T) {
 		t.Errorf("affinity members split: %v", dest)
 	}
 }
+
+// TestRecoveryTime: a wave that moves members of a group an earlier wave
+// moved too waits for the group's recovery_time after that wave, and its
+// expected duration counts what the waves in between do not cover.
+func TestRecoveryTime(t *testing.T) {
+	inv := genCloud(4, 24, 2, 0.1, 6)
+	cfg := loadCampaign(t, "1", `
+}
+guard "recover" {
+  kind          = "server_group"
+  policies      = ["anti-affinity", "soft-anti-affinity"]
+  recovery_time = "2h"`)
+	plan, ds := Plan(context.Background(), Input{Config: cfg, Inventory: snapshot(t, inv)})
+	if ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+	last := map[string]int{}
+	waits := 0
+	for _, w := range plan.Rollouts[0].Waves {
+		need := map[int]bool{}
+		for _, hv := range w.Hosts {
+			for _, m := range hv.Moves {
+				if l, ok := last[m.ServerGroup]; ok && m.ServerGroup != "" && l != w.Number {
+					need[l] = true
+				}
+			}
+		}
+		for _, hv := range w.Hosts {
+			for _, m := range hv.Moves {
+				if m.ServerGroup != "" {
+					last[m.ServerGroup] = w.Number
+				}
+			}
+		}
+		got := map[int]bool{}
+		for _, r := range w.Recovery {
+			got[r.AfterWave] = true
+			if r.Delay != 2*time.Hour {
+				t.Errorf("wave %d: recovery %+v, want 2h", w.Number, r)
+			}
+		}
+		// Each earlier wave a group's previous move was in is waited for.
+		for l := range need {
+			if !got[l] {
+				t.Errorf("wave %d moves members of a group moved in wave %d without waiting for it (recovery %+v)", w.Number, l, w.Recovery)
+			}
+		}
+		if len(w.Recovery) > 0 {
+			waits++
+		}
+		// The expected timeline leaves at least the delay between the
+		// end of the earlier wave and the end of this one (the wait is
+		// counted in this wave's expected duration).
+		for _, r := range w.Recovery {
+			span := w.ExpectedDuration
+			for _, e := range plan.Rollouts[0].Waves {
+				switch {
+				case e.Number == r.AfterWave:
+					span += e.Soak
+				case e.Number > r.AfterWave && e.Number < w.Number:
+					span += e.ExpectedDuration + e.Soak
+				}
+			}
+			if span < r.Delay {
+				t.Errorf("wave %d: %s expected after wave %d ended, less than its recovery %s", w.Number, span, r.AfterWave, r.Delay)
+			}
+		}
+	}
+	if waits == 0 {
+		t.Fatal("no wave waits: the cloud has no group moved twice, the test checks nothing")
+	}
+}
+
+// TestMaxInterruptionTime: an instance that can only move cold, for longer
+// than its group's max_interruption_time, makes the plan infeasible.
+func TestMaxInterruptionTime(t *testing.T) {
+	inv := genCloud(5, 12, 2, 0.1, 4)
+	cfg := loadCampaign(t, "1", `
+  evacuate {
+    mode = "cold"
+  }
+}
+guard "short" {
+  kind                  = "server_group"
+  max_interruption_time = "30s"`)
+	_, ds := Plan(context.Background(), Input{Config: cfg, Inventory: snapshot(t, inv)})
+	if !ds.HasErrors() || !strings.Contains(ds.Err().Error(), "Interruption too long") || !strings.Contains(ds.Err().Error(), `max_interruption_time = 30s`) {
+		t.Fatalf("want an interruption error, got %v", ds.Err())
+	}
+	// Live, the same campaign plans.
+	cfg = loadCampaign(t, "1", `
+}
+guard "short" {
+  kind                  = "server_group"
+  max_interruption_time = "30s"`)
+	if _, ds := Plan(context.Background(), Input{Config: cfg, Inventory: snapshot(t, inv)}); ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+}

@@ -24,6 +24,9 @@ const maxDestinationTries = 64
 type rolloutRules struct {
 	r    *config.Rollout
 	maxU int
+	// recovery is, by server group id, the longest recovery_time of the
+	// guards covering it.
+	recovery map[string]time.Duration
 	// budgets[g] is how many members of group g may be impacted at once,
 	// -1 when no guard covers it.
 	budgets []int32
@@ -117,6 +120,8 @@ func (p *planner) schedule(r *config.Rollout, works []*work, keyDiags diags.Diag
 		w.done = false
 	}
 	first := true
+	// lastImpact is, by server group id, the last wave that moved a member.
+	lastImpact := map[string]int{}
 	for _, g := range groupNames {
 		// pending is the group's hosts not yet in a wave. buildWave sorts
 		// the candidates by a total order, so their order here does not
@@ -161,6 +166,9 @@ func (p *planner) schedule(r *config.Rollout, works []*work, keyDiags diags.Diag
 			if canary {
 				wave.Soak = r.Canary.Soak.D()
 			}
+			if len(rules.recovery) > 0 {
+				p.recoveryWaits(rules, rp.Waves, wave, lastImpact)
+			}
 			rp.Waves = append(rp.Waves, wave)
 			first = false
 		}
@@ -170,7 +178,8 @@ func (p *planner) schedule(r *config.Rollout, works []*work, keyDiags diags.Diag
 
 // rules resolves the rollout's limits and the guards that apply to it.
 func (p *planner) rules(r *config.Rollout, works []*work) *rolloutRules {
-	rules := &rolloutRules{r: r, maxU: max(1, r.MaxUnavailable.Of(len(works))), budgets: make([]int32, len(p.cloud.groups))}
+	rules := &rolloutRules{r: r, maxU: max(1, r.MaxUnavailable.Of(len(works))), budgets: make([]int32, len(p.cloud.groups)), recovery: map[string]time.Duration{}}
+	p.interrupt = map[int32]interruptLimit{}
 	for i := range rules.budgets {
 		rules.budgets[i] = -1
 	}
@@ -195,6 +204,14 @@ func (p *planner) rules(r *config.Rollout, works []*work) *rolloutRules {
 				b := int32(g.MaxUnavailable.Of(len(sg.Members)))
 				if old := rules.budgets[gi]; old < 0 || b < old {
 					rules.budgets[gi] = b
+				}
+				if d := g.RecoveryTime.D(); d > rules.recovery[sg.ID] {
+					rules.recovery[sg.ID] = d
+				}
+				if d := g.MaxInterruptionTime.D(); d > 0 {
+					if old, ok := p.interrupt[int32(gi)]; !ok || d < old.d {
+						p.interrupt[int32(gi)] = interruptLimit{d, name}
+					}
 				}
 			}
 		case config.GuardQuorum:
@@ -733,6 +750,15 @@ func (p *planner) visit(r *config.Rollout, w *work, hs *hostState, moves []tenta
 	for _, m := range moves {
 		in := m.inst.inv
 		live := m.inst.active && m.inst.live && r.Evacuate.Mode == config.EvacuateLive
+		if lim, ok := p.interrupt[m.inst.group]; ok && !live && m.inst.active && m.inst.group >= 0 && DefaultColdMoveDuration > lim.d {
+			why := "it cannot be live-migrated"
+			if r.Evacuate.Mode != config.EvacuateLive {
+				why = "the rollout evacuates cold (evacuate { mode = \"cold\" })"
+			}
+			p.diags = p.diags.Append(diags.Errorf(rangePtr(p.cfg.Guards[lim.guard].DeclRange), "Interruption too long",
+				"Instance %s (server group %s) must leave host %s, and %s: a cold migration stops it for about %s, more than guard %q allows (max_interruption_time = %s). Make it live-migratable, evacuate live, or raise max_interruption_time.",
+				in.ID, in.ServerGroup, m.from.name, why, DefaultColdMoveDuration, lim.guard, lim.d))
+		}
 		hv.Moves = append(hv.Moves, plans.Move{
 			Instance: in.ID, Name: in.Name, Project: in.Project, ServerGroup: in.ServerGroup,
 			From: m.from.name, To: m.to.name, Live: live,
@@ -876,4 +902,50 @@ func (p *planner) maintenanceProvider(w *work) string {
 		}
 	}
 	return w.changes[0].Provider
+}
+
+// recoveryWaits makes wave wait, after the last earlier wave that moved a
+// member of a server group it moves too, for the group's recovery_time
+// (Fenix's recovery_time): the engine starts it no sooner than that
+// after the earlier wave ended. The expected duration grows by what the
+// waves in between are not expected to cover.
+func (p *planner) recoveryWaits(rules *rolloutRules, earlier []*plans.Wave, wave *plans.Wave, lastImpact map[string]int) {
+	waits := map[int]plans.Recovery{}
+	for _, hv := range wave.Hosts {
+		for _, m := range hv.Moves {
+			d := rules.recovery[m.ServerGroup]
+			if m.ServerGroup == "" || d == 0 {
+				continue
+			}
+			if last, ok := lastImpact[m.ServerGroup]; ok && last != wave.Number {
+				if w, seen := waits[last]; !seen || d > w.Delay {
+					waits[last] = plans.Recovery{AfterWave: last, Delay: d, Group: m.ServerGroup}
+				}
+			}
+			lastImpact[m.ServerGroup] = wave.Number
+		}
+	}
+	afters := make([]int, 0, len(waits))
+	for a := range waits {
+		afters = append(afters, a)
+	}
+	slices.Sort(afters)
+	var extra time.Duration
+	for _, after := range afters {
+		rec := waits[after]
+		wave.Recovery = append(wave.Recovery, rec)
+		// Expected time between the end of wave `after` and this one:
+		// its soak and the waves in between.
+		var between time.Duration
+		for _, w := range earlier {
+			switch {
+			case w.Number == rec.AfterWave:
+				between += w.Soak
+			case w.Number > rec.AfterWave:
+				between += w.ExpectedDuration + w.Soak
+			}
+		}
+		extra = max(extra, rec.Delay-between)
+	}
+	wave.ExpectedDuration += extra
 }

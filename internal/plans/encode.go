@@ -341,6 +341,24 @@ func (e *encoder) wave(w *Wave) {
 	e.int(int64(w.ExpectedDuration))
 	e.key(false, "max_group_impact")
 	e.int(int64(w.MaxGroupImpact))
+	if len(w.Recovery) > 0 {
+		e.key(false, "recovery")
+		e.b = append(e.b, '[')
+		for i, r := range w.Recovery {
+			if i > 0 {
+				e.b = append(e.b, ',')
+			}
+			e.b = append(e.b, '{')
+			e.key(true, "after_wave")
+			e.int(int64(r.AfterWave))
+			e.key(false, "delay_ns")
+			e.int(int64(r.Delay))
+			e.key(false, "group")
+			e.str(r.Group)
+			e.b = append(e.b, '}')
+		}
+		e.b = append(e.b, ']')
+	}
 	e.b = append(e.b, '}')
 }
 

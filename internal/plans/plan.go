@@ -71,6 +71,19 @@ type Wave struct {
 	// MaxGroupImpact is the largest number of members of one server group
 	// impacted (moved) in this wave.
 	MaxGroupImpact int `json:"max_group_impact"`
+	// Recovery lists the earlier waves this one must wait for: members of
+	// a server group whose guard sets recovery_time are impacted in both,
+	// so this wave starts no sooner than Delay after that wave ended.
+	Recovery []Recovery `json:"recovery,omitempty"`
+}
+
+// Recovery is a wait between two waves that impact one server group.
+type Recovery struct {
+	// AfterWave is the earlier wave's number.
+	AfterWave int           `json:"after_wave"`
+	Delay     time.Duration `json:"delay_ns"`
+	// Group is one server group (id) that needs it.
+	Group string `json:"group"`
 }
 
 // HostVisit is everything done to one host in one maintenance window.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -217,7 +218,7 @@ func (s *Session) newEngine(runID string, plan *plans.Plan, j *state.Journal, re
 		RunID: runID, Plan: plan, Config: s.Config, Executors: execs, Recorder: rec,
 		Notifier: &notify.Webhook{Config: s.Config, Inbox: Inbox(s.Config)}, Placer: &placer{s: s}, Control: ControlFile(s.Config), Parallelism: parallelism,
 		Done: map[string]bool{}, Started: map[string]bool{}, Repicked: map[string]string{}, Backups: map[string]map[string]string{},
-		Own: map[string]bool{},
+		Own: map[string]bool{}, WaveEnds: map[int]time.Time{},
 	}
 	if j == nil {
 		return eng
@@ -228,6 +229,10 @@ func (s *Session) newEngine(runID string, plan *plans.Plan, j *state.Journal, re
 			eng.Started[e.StepID] = true
 		case e.Kind == state.KindStepFinished && e.Status == string(state.StepOK):
 			eng.Done[e.StepID] = true
+			var n int
+			if _, err := fmt.Sscanf(e.StepID, "w%d/", &n); err == nil && e.Time.After(eng.WaveEnds[n]) {
+				eng.WaveEnds[n] = e.Time
+			}
 		case e.Kind == state.KindAlert && e.Code == state.CodeDestinationRepicked && e.Data[engine.DataDestination] != "":
 			eng.Repicked[e.StepID] = e.Data[engine.DataDestination]
 		case e.Kind == state.KindNote && e.Code == state.CodeOwnAction && e.Data[engine.DataOwnAction] != "":

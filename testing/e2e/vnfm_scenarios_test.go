@@ -144,8 +144,15 @@ func TestVNFMOwnAction(t *testing.T) {
 			if len(a.Moves) != 1 || !a.Moves[0].ByVNFM || a.Moves[0].From != "cmp-1" || containsStr(an.Hosts, a.Moves[0].To) {
 				t.Fatalf("moves of %s: %+v; want one, by the VNF manager, off cmp-1 to a host outside %v", instActive, a.Moves, an.Hosts)
 			}
-			if mv := a.Moves[0]; mv.Time.Before(own[0].Time) || mv.Time.After(own[1].Time) {
-				t.Errorf("the VNF manager moved %s at %s, outside escalator's wait (%s to %s)", instActive, mv.Time, own[0].Time, own[1].Time)
+			// It moves once the host is in maintenance: possibly before
+			// escalator's wait for it began (they race), never after that
+			// wait ended.
+			enter := journalSteps(j, func(id string) bool { return strings.HasSuffix(id, "/cmp-1/enter_maintenance") })
+			if len(enter) == 0 {
+				t.Fatalf("no journal step entering cmp-1 into maintenance")
+			}
+			if mv := a.Moves[0]; mv.Time.Before(enter[0].Time) || mv.Time.After(own[1].Time) {
+				t.Errorf("the VNF manager moved %s at %s, not between cmp-1 entering maintenance (%s) and the end of escalator's wait (%s)", instActive, mv.Time, enter[0].Time, own[1].Time)
 			}
 			if len(recs.OwnActions) != 1 || recs.OwnActions[0].Error != "" || recs.OwnActions[0].To != a.Moves[0].To {
 				t.Errorf("own actions: %+v", recs.OwnActions)

@@ -112,6 +112,9 @@ func writeWave(w io.Writer, wv *plans.Wave, listMoves bool, st styler) {
 		fmt.Fprintf(w, ", then watch for %s", humanDuration(wv.Soak))
 	}
 	fmt.Fprintln(w)
+	for _, r := range wv.Recovery {
+		fmt.Fprintf(w, "    starts no sooner than %s after wave %d ended (recovery_time of server group %s)\n", humanDuration(r.Delay), r.AfterWave, r.Group)
+	}
 	for _, n := range wv.Notify {
 		fmt.Fprintf(w, "    notify %s (%s: %s) before it starts; wait up to %s for the reply, then %s\n",
 			n.Notify, strings.Join(n.Projects, ", "), plural(n.Instances, "instance"), humanDuration(n.ReplyTimeout), n.OnTimeout)
