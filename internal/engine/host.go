@@ -114,9 +114,34 @@ func (e *Engine) evacuate(ctx context.Context, r *config.Rollout, w *plans.Wave,
 	if !hv.Evacuate || len(hv.Moves) == 0 {
 		return nil
 	}
-	return e.migrateAll(ctx, r, hv, hv.Moves, func(m plans.Move, extra ...string) string {
+	moves := hv.Moves
+	if e.hostKey(hv.Host) != hv.Host && e.Placer != nil {
+		// A new attempt after a rollback: the first one moved instances
+		// off already, and they stay where they went. Only those still on
+		// the host move.
+		var err error
+		if moves, err = e.stillOn(ctx, hv.Host, moves); err != nil {
+			return err
+		}
+	}
+	return e.migrateAll(ctx, r, hv, moves, func(m plans.Move, extra ...string) string {
 		return e.hostStep(w, hv, "migrate", append([]string{m.Instance}, extra...)...)
 	})
+}
+
+// stillOn keeps the moves whose instance is still on host.
+func (e *Engine) stillOn(ctx context.Context, host string, moves []plans.Move) ([]plans.Move, error) {
+	var out []plans.Move
+	for _, m := range moves {
+		at, err := e.Placer.Locate(ctx, m.Instance)
+		if err != nil {
+			return nil, fmt.Errorf("find instance %s before moving it off %s again: %w", m.Instance, host, err)
+		}
+		if at == host {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }
 
 // migrateAll runs moves off hv's host, up to evacuate.parallel at once. A

@@ -238,3 +238,28 @@ func TestRepickDestination(t *testing.T) {
 		t.Errorf("without a placer: %+v", out)
 	}
 }
+
+// TestRetryAfterRollbackMovesOnlyWhatIsLeft: a host rolled back by its
+// policy is worked on again in a new attempt; its instances already left
+// in the first one, so they are not migrated again.
+func TestRetryAfterRollbackMovesOnlyWhatIsLeft(t *testing.T) {
+	cfg, p := setup(t, false, "rollback_host", "")
+	rec := &memRecorder{}
+	out, _ := newEngine(cfg, p, &fakeExec{failOn: map[string]bool{"upgrade h2 nova": true}}, rec).Run(context.Background())
+	if out.Status != state.RunHalted {
+		t.Fatalf("first attempt: %+v", out)
+	}
+	ex := &fakeExec{}
+	e := newEngine(cfg, p, ex, rec)
+	e.Done, e.Started = rec.finished(), rec.started()
+	// vm-h2 went to h9 in the first attempt and stays there.
+	e.Placer = &fakePlacer{at: map[string]string{"vm-h2": "h9"}}
+	if out, err := e.Run(context.Background()); err != nil || out.Status != state.RunFinished {
+		t.Fatalf("resume: %+v %v", out, err)
+	}
+	for _, c := range ex.calls {
+		if strings.Contains(c, "migrate/vm-h2") {
+			t.Errorf("vm-h2 migrated again: %s", c)
+		}
+	}
+}
