@@ -342,7 +342,6 @@ func TestTokensReloaded(t *testing.T) {
 	}
 }
 
-
 func TestVNFMReplies(t *testing.T) {
 	f := newFixture(t)
 	post := func(name, secret string, at time.Time, body string) int {
