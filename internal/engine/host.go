@@ -187,7 +187,7 @@ func (e *Engine) migrate(ctx context.Context, r *config.Rollout, hv *plans.HostV
 	retry := stepID(m, "repick")
 	// On resume the re-pick is not made again: the retry step's
 	// destination is in the journal.
-	if to := e.stepData(retry); to != "" {
+	if to := e.repicked(retry); to != "" {
 		req.Destination = to
 	} else {
 		// Not to the failed destination, nor to a host still to be emptied
@@ -203,7 +203,7 @@ func (e *Engine) migrate(ctx context.Context, r *config.Rollout, hv *plans.HostV
 		_ = e.record(ctx, state.Event{Kind: state.KindAlert, StepID: retry, Host: hv.Host, Code: state.CodeDestinationRepicked,
 			Message: fmt.Sprintf("migration of %s to %s failed (%v); trying %s, picked from the live cloud", m.Instance, m.To, err, to),
 			Data:    map[string]string{DataDestination: to}})
-		e.setStepData(retry, to)
+		e.setRepicked(retry, to)
 	}
 	if err2 := e.action(ctx, retry, hv, "", r.Evacuate.Timeout.D(), req, hv.Provider); err2 != nil {
 		return fmt.Errorf("migrate %s to %s: %w; then to %s: %v", m.Instance, m.To, err, req.Destination, err2)
@@ -515,13 +515,13 @@ func (e *Engine) hostKey(host string) string {
 	}
 }
 
-func (e *Engine) stepData(id string) string {
+func (e *Engine) repicked(id string) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.Repicked[id]
 }
 
-func (e *Engine) setStepData(id, to string) {
+func (e *Engine) setRepicked(id, to string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.Repicked[id] = to
