@@ -15,6 +15,7 @@ import (
 
 	"github.com/escalator-nfv/escalator/internal/command/arguments"
 	"github.com/escalator-nfv/escalator/internal/command/views"
+	"github.com/escalator-nfv/escalator/internal/diags"
 	"github.com/escalator-nfv/escalator/internal/plans"
 	"github.com/escalator-nfv/escalator/internal/pluginhost"
 	"github.com/escalator-nfv/escalator/internal/report"
@@ -45,34 +46,12 @@ func (c *ApplyCommand) Run(rawArgs []string) int {
 	ctx, drain, stop := pluginhost.SignalDrain(context.Background(), interruptGrace)
 	defer stop()
 
-	s, ds := session.Open(ctx, session.Options{Dir: ".", Vars: configVars(args.Vars), Parallelism: args.Parallelism})
-	defer s.Close()
-	if ds.HasErrors() {
-		view.Diagnostics(ds, s.Files())
+	w, ok := openLocked(ctx, view, "apply", args.Vars, args.Parallelism)
+	if !ok {
 		return ExitError
 	}
-	backend, err := session.OpenBackend(s.Config)
-	if err != nil {
-		view.Errors([]error{err})
-		return ExitError
-	}
-	defer backend.Close()
-	// The lock comes first: a second apply is refused before it plans.
-	lock, err := backend.Lock(ctx, state.NewHolder("apply"))
-	if err != nil {
-		// A *state.LockedError names the holder and its lock ID, and says
-		// what to do for this backend.
-		view.Errors([]error{err})
-		return ExitError
-	}
-	// Unlocked even after Ctrl-C cancelled ctx.
-	defer lock.Unlock(context.WithoutCancel(ctx))
-
-	st, err := state.Load(ctx, backend)
-	if err != nil {
-		view.Errors([]error{err})
-		return ExitError
-	}
+	defer w.close()
+	s, backend, lock, st := w.s, w.backend, w.lock, w.st
 	opts := session.ApplyOptions{PlanPath: args.PlanFile, Parallelism: args.Parallelism, Start: view.Start, Observe: view.Event, Drain: drain}
 	if args.Listen.Listen != "" {
 		a, err := startAPI(s.Config, backend, args.Listen)
@@ -297,4 +276,64 @@ func (c *StatusCommand) AutocompleteArgs() complete.Predictor { return complete.
 func (c *StatusCommand) AutocompleteFlags() complete.Flags {
 	return complete.Flags{"-json": complete.PredictNothing, "-no-color": complete.PredictNothing,
 		"-watch": complete.PredictNothing, "-interval": complete.PredictAnything}
+}
+
+// locked is a campaign opened for a command that changes it: the session
+// with its providers running, the state backend, the lock, and the state.
+type locked struct {
+	s       *session.Session
+	backend state.Backend
+	lock    state.Lock
+	st      *state.State
+	closers []func()
+}
+
+func (l *locked) close() {
+	for i := len(l.closers) - 1; i >= 0; i-- {
+		l.closers[i]()
+	}
+}
+
+// openLocked opens the campaign in the current directory and takes the
+// state's lock for op before anything else (a second apply is refused
+// before it plans), then loads the state. On failure it reports to view
+// and has released what it took.
+func openLocked(ctx context.Context, view interface {
+	Diagnostics(diags.Diagnostics, diags.Files)
+	Errors([]error)
+}, op string, vars []arguments.VarArg, parallelism int) (*locked, bool) {
+	l := &locked{}
+	fail := func(errs ...error) (*locked, bool) {
+		if len(errs) > 0 {
+			view.Errors(errs)
+		}
+		l.close()
+		return nil, false
+	}
+	s, ds := session.Open(ctx, session.Options{Dir: ".", Vars: configVars(vars), Parallelism: parallelism})
+	l.s = s
+	l.closers = append(l.closers, s.Close)
+	if ds.HasErrors() {
+		view.Diagnostics(ds, s.Files())
+		return fail()
+	}
+	b, err := session.OpenBackend(s.Config)
+	if err != nil {
+		return fail(err)
+	}
+	l.backend = b
+	l.closers = append(l.closers, func() { b.Close() })
+	// A *state.LockedError names the holder and its lock ID, and says
+	// what to do for this backend.
+	lock, err := b.Lock(ctx, state.NewHolder(op))
+	if err != nil {
+		return fail(err)
+	}
+	l.lock = lock
+	// Unlocked even after Ctrl-C cancelled ctx.
+	l.closers = append(l.closers, func() { lock.Unlock(context.WithoutCancel(ctx)) })
+	if l.st, err = state.Load(ctx, b); err != nil {
+		return fail(err)
+	}
+	return l, true
 }

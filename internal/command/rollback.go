@@ -40,30 +40,12 @@ func (c *RollbackCommand) Run(rawArgs []string) int {
 	ctx, drain, stop := pluginhost.SignalDrain(context.Background(), interruptGrace)
 	defer stop()
 
-	s, ds := session.Open(ctx, session.Options{Dir: ".", Vars: configVars(args.Vars), Parallelism: args.Parallelism})
-	defer s.Close()
-	if ds.HasErrors() {
-		view.Diagnostics(ds, s.Files())
+	w, ok := openLocked(ctx, view, "rollback", args.Vars, args.Parallelism)
+	if !ok {
 		return ExitError
 	}
-	backend, err := session.OpenBackend(s.Config)
-	if err != nil {
-		view.Errors([]error{err})
-		return ExitError
-	}
-	defer backend.Close()
-	lock, err := backend.Lock(ctx, state.NewHolder("rollback"))
-	if err != nil {
-		view.Errors([]error{err})
-		return ExitError
-	}
-	defer lock.Unlock(context.WithoutCancel(ctx))
-
-	st, err := state.Load(ctx, backend)
-	if err != nil {
-		view.Errors([]error{err})
-		return ExitError
-	}
+	defer w.close()
+	s, backend, lock, st := w.s, w.backend, w.lock, w.st
 	run, err := session.RollbackTarget(st)
 	if err != nil {
 		view.Errors([]error{err})
