@@ -86,6 +86,11 @@ func (c *ApplyCommand) Run(rawArgs []string) int {
 				view.Errors([]error{err})
 				return ExitError
 			}
+			if !f.Plan.HasChanges() {
+				// As without a plan file: nothing to do starts no run.
+				views.RenderPlan(c.Streams.Stdout, f.Plan, false)
+				return ExitOK
+			}
 		}
 		opts.Plan = f
 	case pending != nil:

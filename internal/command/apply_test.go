@@ -246,3 +246,26 @@ func TestApplyLogCodes(t *testing.T) {
 		t.Errorf("log lacks the failed step or the halt with their codes:\n%s", stderr)
 	}
 }
+
+// TestApplyEmptyPlanStartsNoRun: a saved plan with nothing to do is not a
+// run: the last run stays the state's current one.
+func TestApplyEmptyPlanStartsNoRun(t *testing.T) {
+	dir := fastQuickstart(t)
+	inDir(t, dir, func() {
+		if r := runApply(t, "-auto-approve"); r.code != ExitOK {
+			t.Fatalf("apply: %s", r.stderr)
+		}
+		first := statusDoc(t).Run.ID
+		if r := runPlan(t, "-out=again.plan", "."); r.code != ExitOK {
+			t.Fatalf("plan: %s", r.stderr)
+		}
+		r := runApply(t, "-auto-approve", "again.plan")
+		if r.code != ExitOK {
+			t.Fatalf("apply of an empty plan: exit %d %s", r.code, r.stderr)
+		}
+		contains(t, "stdout", r.stdout, "No changes")
+		if st := statusDoc(t); st.Run.ID != first {
+			t.Errorf("an empty plan started run %s", st.Run.ID)
+		}
+	})
+}
