@@ -39,7 +39,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +49,7 @@ import (
 	"time"
 
 	"github.com/escalator-nfv/escalator/plugins/sim"
+	"github.com/escalator-nfv/escalator/testing/bench/internal/benchbin"
 )
 
 // campaign is the benchmark's campaign; %s is max_unavailable.
@@ -152,23 +152,10 @@ func fail(err error) {
 func buildBinaries(o *options) error {
 	var root string
 	if o.escalator == "" || o.plugin == "" || o.cpuprofile != "" {
-		out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
-		if err != nil {
-			return fmt.Errorf("finding the module root (run from the checkout, or give -escalator and -plugin): %w", err)
+		var err error
+		if root, err = benchbin.ModuleRoot(); err != nil {
+			return err
 		}
-		root = strings.TrimSpace(string(out))
-	}
-	build := func(dst *string, out, pkg string) error {
-		if *dst != "" {
-			return nil
-		}
-		*dst = out
-		cmd := exec.Command("go", "build", "-o", *dst, pkg)
-		cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("building %s: %w", pkg, err)
-		}
-		return nil
 	}
 	if o.cpuprofile != "" {
 		abs, err := filepath.Abs(o.cpuprofile)
@@ -180,30 +167,20 @@ func buildBinaries(o *options) error {
 			return err
 		}
 		o.escalator, o.plugin = "", ""
-		if err := build(&o.escalator, filepath.Join(abs, "escalator"), "./testing/bench/apply/profiled/escalator"); err != nil {
+		if err := benchbin.Build(root, &o.escalator, filepath.Join(abs, "escalator"), "./testing/bench/apply/profiled/escalator"); err != nil {
 			return err
 		}
-		if err := build(&o.plugin, filepath.Join(abs, pluginName), "./testing/bench/apply/profiled/sim"); err != nil {
+		if err := benchbin.Build(root, &o.plugin, filepath.Join(abs, pluginName), "./testing/bench/apply/profiled/sim"); err != nil {
 			return err
 		}
 	}
-	if err := build(&o.escalator, filepath.Join(root, "bin", "escalator"), "."); err != nil {
+	if err := benchbin.Build(root, &o.escalator, filepath.Join(root, "bin", "escalator"), "."); err != nil {
 		return err
 	}
-	if err := build(&o.plugin, filepath.Join(root, "bin", pluginName), "./plugins/sim/cmd/escalator-provider-sim"); err != nil {
+	if err := benchbin.Build(root, &o.plugin, filepath.Join(root, "bin", pluginName), "./plugins/sim/cmd/escalator-provider-sim"); err != nil {
 		return err
 	}
-	for _, p := range []*string{&o.escalator, &o.plugin} {
-		abs, err := filepath.Abs(*p)
-		if err != nil {
-			return err
-		}
-		if _, err := os.Stat(abs); err != nil {
-			return err
-		}
-		*p = abs
-	}
-	return nil
+	return benchbin.Absolute(&o.escalator, &o.plugin)
 }
 
 func bench(o options) error {
@@ -239,7 +216,7 @@ func bench(o options) error {
 	if err := os.MkdirAll(pluginDir, 0o755); err != nil {
 		return err
 	}
-	if err := copyFile(o.plugin, filepath.Join(pluginDir, pluginName)); err != nil {
+	if err := benchbin.CopyFile(o.plugin, filepath.Join(pluginDir, pluginName)); err != nil {
 		return fmt.Errorf("installing the plugin: %w", err)
 	}
 	if out, err := escalatorCmd(o, dir, "init").CombinedOutput(); err != nil {
@@ -247,7 +224,7 @@ func bench(o options) error {
 	}
 	start := time.Now()
 	if out, err := escalatorCmd(o, dir, "plan", "-out=plan.json").CombinedOutput(); err != nil {
-		return fmt.Errorf("escalator plan: %w\n%s", err, tail(out, 4000))
+		return fmt.Errorf("escalator plan: %w\n%s", err, benchbin.Tail(out, 4000))
 	}
 	planWall := time.Since(start)
 	fmt.Fprintf(os.Stderr, "bench apply: %d hosts, %d instances, %d groups, cloud file %.1f MB; plan in %.2fs\n",
@@ -273,14 +250,14 @@ func bench(o options) error {
 	close(w.stop)
 	wg.Wait()
 	if err != nil {
-		return fmt.Errorf("escalator apply: %w\n%s", err, tail(out.Bytes(), 4000))
+		return fmt.Errorf("escalator apply: %w\n%s", err, benchbin.Tail(out.Bytes(), 4000))
 	}
 	j, err := readJournal(dir)
 	if err != nil {
 		return err
 	}
 	if !j.finished {
-		return fmt.Errorf("the run did not finish:\n%s", tail(out.Bytes(), 4000))
+		return fmt.Errorf("the run did not finish:\n%s", benchbin.Tail(out.Bytes(), 4000))
 	}
 	if j.started == 0 {
 		return errors.New("the journal shows no step")
@@ -450,28 +427,4 @@ func children(pid int) []int {
 		}
 	}
 	return out
-}
-
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

@@ -37,7 +37,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,6 +47,7 @@ import (
 	"time"
 
 	"github.com/escalator-nfv/escalator/plugins/sim"
+	"github.com/escalator-nfv/escalator/testing/bench/internal/benchbin"
 )
 
 // campaign is the benchmark's upgrade campaign; %s is max_unavailable.
@@ -163,41 +163,18 @@ func fail(err error) {
 func buildBinaries(o *options) error {
 	var root string
 	if o.escalator == "" || o.plugin == "" {
-		out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
-		if err != nil {
-			return fmt.Errorf("finding the module root (run from the checkout, or give -escalator and -plugin): %w", err)
-		}
-		root = strings.TrimSpace(string(out))
-	}
-	build := func(dst *string, name, pkg string) error {
-		if *dst != "" {
-			return nil
-		}
-		*dst = filepath.Join(root, "bin", name)
-		cmd := exec.Command("go", "build", "-o", *dst, pkg)
-		cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("building %s: %w", name, err)
-		}
-		return nil
-	}
-	if err := build(&o.escalator, "escalator", "."); err != nil {
-		return err
-	}
-	if err := build(&o.plugin, pluginName, "./plugins/sim/cmd/escalator-provider-sim"); err != nil {
-		return err
-	}
-	for _, p := range []*string{&o.escalator, &o.plugin} {
-		abs, err := filepath.Abs(*p)
-		if err != nil {
+		var err error
+		if root, err = benchbin.ModuleRoot(); err != nil {
 			return err
 		}
-		if _, err := os.Stat(abs); err != nil {
-			return err
-		}
-		*p = abs
 	}
-	return nil
+	if err := benchbin.Build(root, &o.escalator, filepath.Join(root, "bin", "escalator"), "."); err != nil {
+		return err
+	}
+	if err := benchbin.Build(root, &o.plugin, filepath.Join(root, "bin", pluginName), "./plugins/sim/cmd/escalator-provider-sim"); err != nil {
+		return err
+	}
+	return benchbin.Absolute(&o.escalator, &o.plugin)
 }
 
 // bench prepares one campaign and measures its plan runs.
@@ -228,7 +205,7 @@ func bench(o options, n int) error {
 	if err := os.MkdirAll(pluginDir, 0o755); err != nil {
 		return err
 	}
-	if err := copyFile(o.plugin, filepath.Join(pluginDir, pluginName)); err != nil {
+	if err := benchbin.CopyFile(o.plugin, filepath.Join(pluginDir, pluginName)); err != nil {
 		return fmt.Errorf("installing the plugin: %w", err)
 	}
 	if out, err := escalatorCmd(o.escalator, dir, "init").CombinedOutput(); err != nil {
@@ -316,7 +293,7 @@ func runPlan(bin, dir, prof string) (result, error) {
 	close(w.stop)
 	wg.Wait()
 	if err != nil {
-		return result{}, fmt.Errorf("escalator plan: %w\n%s", err, tail(out.Bytes(), 4000))
+		return result{}, fmt.Errorf("escalator plan: %w\n%s", err, benchbin.Tail(out.Bytes(), 4000))
 	}
 	if _, err := os.Stat(filepath.Join(dir, "plan.json")); err != nil {
 		return result{}, fmt.Errorf("escalator plan wrote no plan: %w", err)
@@ -329,13 +306,6 @@ func runPlan(bin, dir, prof string) (result, error) {
 		r.pluginKB += kb
 	}
 	return r, nil
-}
-
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
 }
 
 // watcher polls /proc for plugin processes whose parent is escalator and
@@ -454,21 +424,4 @@ func scanChildren(ppid int) []int {
 		}
 	}
 	return out
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

@@ -43,6 +43,7 @@ import (
 	"github.com/escalator-nfv/escalator/internal/plans"
 	"github.com/escalator-nfv/escalator/plugins/sdk/sdktest"
 	"github.com/escalator-nfv/escalator/plugins/sim"
+	"github.com/escalator-nfv/escalator/testing/bench/internal/benchbin"
 )
 
 var (
@@ -169,7 +170,7 @@ func BenchmarkCommand(b *testing.B) {
 		b.Fatal(err)
 	}
 	if *benchPlugin != "" {
-		if err := copyFile(*benchPlugin, filepath.Join(pluginDir, pluginName)); err != nil {
+		if err := benchbin.CopyFile(*benchPlugin, filepath.Join(pluginDir, pluginName)); err != nil {
 			b.Fatal(err)
 		}
 	} else if out, err := exec.Command("go", "build", "-o", filepath.Join(pluginDir, pluginName), "github.com/escalator-nfv/escalator/plugins/sim/cmd/escalator-provider-sim").CombinedOutput(); err != nil {
