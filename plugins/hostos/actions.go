@@ -58,7 +58,7 @@ func (p *Provider) ExecuteAction(ctx context.Context, req sdk.ExecuteActionReque
 	case sdk.ActionProbe:
 		a.fail(ctx, "Probe failed", a.probe(ctx))
 	default:
-		resp.Diagnostics.Errorf("Unsupported action", "The hostos provider does not perform %s.", req.Kind)
+		resp.Diagnostics.Errorf("Unsupported action", "The %s provider does not perform %s.", p.name, req.Kind)
 	}
 }
 
@@ -129,7 +129,7 @@ func (a *action) beforePath() string {
 func (a *action) packages() ([]string, error) {
 	list, ok := a.cfg.Components[a.req.Component]
 	if !ok {
-		return nil, fmt.Errorf("the hostos provider does not know the packages of component %q: add %s = [\"package\", …] to components in provider \"hostos\"", a.req.Component, a.req.Component)
+		return nil, fmt.Errorf("the %s provider does not know the packages of component %q: add %s = [\"package\", …] to components in provider %q", a.p.name, a.req.Component, a.req.Component, a.p.name)
 	}
 	return list, nil
 }
@@ -139,6 +139,9 @@ func (a *action) packages() ([]string, error) {
 func (a *action) settings() (Settings, bool) {
 	s, diags := DecodeSettings(settingsOrNull(a.req.Settings))
 	a.resp.Diagnostics = append(a.resp.Diagnostics, diags...)
+	if a.p.ext != nil && len(s.Services) == 0 {
+		s.Services = a.p.ext.Info().DefaultServices
+	}
 	return s, !diags.HasErrors()
 }
 
@@ -344,6 +347,9 @@ func (a *action) upgrade(ctx context.Context) error {
 				a.req.Component, a.h.hc.Name, cur, describeState(st, names), a.req.FromVersion)
 		}
 	}
+	if err := a.beforeChange(ctx); err != nil {
+		return err
+	}
 	if !at {
 		if rec["pre"] == "" {
 			if err := a.runCommands(ctx, "pre command", s.Pre); err != nil {
@@ -475,7 +481,15 @@ func (a *action) applyVersions(ctx context.Context, m pkgs.Manager, s Settings, 
 	if err != nil {
 		return err
 	}
-	if !atVersions(st, specs) {
+	at := atVersions(st, specs)
+	if at && len(rec) == 0 {
+		a.progress(fmt.Sprintf("%s on %s is already at %s", a.req.Component, a.h.hc.Name, specList(specs)), 1)
+		return nil
+	}
+	if err := a.beforeChange(ctx); err != nil {
+		return err
+	}
+	if !at {
 		a.progress("installing "+specList(specs)+" (back to "+from+")", 0.2)
 		if err := a.install(ctx, m, specs, true); err != nil {
 			return err
@@ -488,9 +502,6 @@ func (a *action) applyVersions(ctx context.Context, m pkgs.Manager, s Settings, 
 		if err := a.h.saveRecord(ctx, recPath, rec); err != nil {
 			return err
 		}
-	} else if len(rec) == 0 {
-		a.progress(fmt.Sprintf("%s on %s is already at %s", a.req.Component, a.h.hc.Name, specList(specs)), 1)
-		return nil
 	}
 	if err := a.afterInstall(ctx, s, rec, recPath); err != nil {
 		return err
@@ -547,6 +558,11 @@ func (a *action) verify(ctx context.Context) error {
 	}
 	if err := a.runCommands(ctx, "verify command", s.Verify); err != nil {
 		return err
+	}
+	if a.p.ext != nil {
+		if err := a.p.ext.Verify(ctx, shell{a.h}, a.req); err != nil {
+			return err
+		}
 	}
 	if s.Reboot == RebootNever {
 		if need, err := a.rebootRequired(ctx); err == nil && need {

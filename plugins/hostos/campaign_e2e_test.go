@@ -3,44 +3,17 @@
 package hostos_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/escalator-nfv/escalator/testing/clitest"
 	"github.com/escalator-nfv/escalator/testing/hosts"
 )
-
-// campaignCloud is the sim provider's cloud: the 4 test hosts by the same
-// names, with instances to evacuate (an anti-affinity pair on host1 and
-// host2, a lone instance on host3).
-const campaignCloud = `{
-  "format_version": 1,
-  "name": "hostos-e2e",
-  "hosts": [
-    {"name":"host1","role":"compute","availability_zone":"az1","capacity":{"vcpus":16,"memory_mb":32768,"disk_gb":200},"versions":{},"state":"up"},
-    {"name":"host2","role":"compute","availability_zone":"az1","capacity":{"vcpus":16,"memory_mb":32768,"disk_gb":200},"versions":{},"state":"up"},
-    {"name":"host3","role":"compute","availability_zone":"az1","capacity":{"vcpus":16,"memory_mb":32768,"disk_gb":200},"versions":{},"state":"up"},
-    {"name":"host4","role":"compute","availability_zone":"az1","capacity":{"vcpus":16,"memory_mb":32768,"disk_gb":200},"versions":{},"state":"up"}
-  ],
-  "instances": [
-    {"id":"vm-a","name":"vnf-a","flavor":{"name":"small","vcpus":2,"memory_mb":4096,"disk_gb":20},"host":"host1","status":"ACTIVE","project":"demo","server_group":"sg1","live_migratable":true},
-    {"id":"vm-b","name":"vnf-b","flavor":{"name":"small","vcpus":2,"memory_mb":4096,"disk_gb":20},"host":"host2","status":"ACTIVE","project":"demo","server_group":"sg1","live_migratable":true},
-    {"id":"vm-c","name":"vnf-c","flavor":{"name":"small","vcpus":2,"memory_mb":4096,"disk_gb":20},"host":"host3","status":"ACTIVE","project":"demo","live_migratable":true}
-  ],
-  "server_groups": [
-    {"id":"sg1","name":"vnf-pair","policy":"anti-affinity","project":"demo","members":["vm-a","vm-b"]}
-  ],
-  "vnf_managers": []
-}
-`
 
 // campaignHCL is a rolling upgrade of the agent, one host at a time: the
 // sim provider evacuates and holds the hosts' maintenance, hostos backs up
@@ -115,99 +88,6 @@ rollout "compute" {
 `, strings.Join(hostLines, "\n"), env.ClientKeyFile, env.KnownHostsFile, agent, version, agentd)
 }
 
-// buildBinaries builds escalator and the two plugins into dir/.escalator/plugins
-// (where a campaign finds its own plugins) and returns escalator's path.
-func buildBinaries(t *testing.T, ctx context.Context, campaign string) (escalator, hostosBin string) {
-	t.Helper()
-	bin := t.TempDir()
-	plugins := filepath.Join(campaign, ".escalator", "plugins")
-	if err := os.MkdirAll(plugins, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range []struct{ out, pkg string }{
-		{filepath.Join(bin, "escalator"), "."},
-		{filepath.Join(plugins, "escalator-provider-sim"), "./plugins/sim/cmd/escalator-provider-sim"},
-		{filepath.Join(plugins, "escalator-provider-hostos"), "./plugins/hostos/cmd/escalator-provider-hostos"},
-	} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", b.out, b.pkg)
-		cmd.Dir = "../.."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", b.pkg, err, out)
-		}
-	}
-	return filepath.Join(bin, "escalator"), filepath.Join(plugins, "escalator-provider-hostos")
-}
-
-type cli struct {
-	t   *testing.T
-	bin string
-	dir string
-}
-
-// run runs escalator in the campaign directory; wantOK says whether it
-// must succeed or fail.
-func (c *cli) run(ctx context.Context, wantOK bool, args ...string) string {
-	c.t.Helper()
-	cmd := exec.CommandContext(ctx, c.bin, args...)
-	cmd.Dir = c.dir
-	cmd.Env = append(os.Environ(), "NO_COLOR=1")
-	cmd.WaitDelay = 10 * time.Second
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	t0 := time.Now()
-	err := cmd.Run()
-	c.t.Logf("escalator %s: %v in %s", strings.Join(args, " "), err, time.Since(t0).Round(time.Millisecond))
-	if (err == nil) != wantOK {
-		c.t.Fatalf("escalator %s: %v (want success %v)\n%s", strings.Join(args, " "), err, wantOK, out.String())
-	}
-	return out.String()
-}
-
-// peakRSS samples the peak resident memory (VmHWM) of every process
-// running exe until stop is closed.
-func peakRSS(exe string, stop <-chan struct{}) func() int64 {
-	var mu sync.Mutex
-	var peak int64
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			entries, _ := os.ReadDir("/proc")
-			for _, e := range entries {
-				if _, err := strconv.Atoi(e.Name()); err != nil {
-					continue
-				}
-				if p, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err != nil || p != exe {
-					continue
-				}
-				status, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
-				if err != nil {
-					continue
-				}
-				for _, line := range strings.Split(string(status), "\n") {
-					if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-						kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-						mu.Lock()
-						peak = max(peak, kb<<10)
-						mu.Unlock()
-					}
-				}
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
-	return func() int64 {
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		return peak
-	}
-}
-
 // TestCampaign runs the real escalator binary with the sim provider
 // (evacuation, maintenance) and hostos (the agent package) on 4 real
 // hosts: a rolling upgrade 1.0 -> 1.1 with max_unavailable 1 in which
@@ -219,16 +99,17 @@ func TestCampaign(t *testing.T) {
 	defer cancel()
 	env := startHosts(t, ctx)
 	dir := t.TempDir()
-	escalator, hostosBin := buildBinaries(t, ctx, dir)
-	if err := os.WriteFile(filepath.Join(dir, "cloud.json"), []byte(campaignCloud), 0o644); err != nil {
+	escalator, plugins := clitest.Build(t, ctx, dir, "sim", "hostos")
+	hostosBin := plugins["hostos"]
+	if err := os.WriteFile(filepath.Join(dir, "cloud.json"), []byte(clitest.FourHostCloud("hostos-e2e")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(campaignHCL(env, "1.1")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := &cli{t: t, bin: escalator, dir: dir}
-	c.run(ctx, true, "init")
-	c.run(ctx, true, "validate")
+	c := &clitest.CLI{T: t, Bin: escalator, Dir: dir}
+	c.Run(ctx, true, "init")
+	c.Run(ctx, true, "validate")
 
 	const failing = 2 // host3
 	const edited = "listen = 10.0.0.3:7070\n"
@@ -239,7 +120,7 @@ func TestCampaign(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	plan := c.run(ctx, true, "plan", "-out=first.plan")
+	plan := c.Run(ctx, true, "plan", "-out=first.plan")
 	for _, h := range env.Hosts() {
 		if !strings.Contains(plan, h.Name) {
 			t.Errorf("the plan does not mention %s:\n%s", h.Name, plan)
@@ -248,9 +129,9 @@ func TestCampaign(t *testing.T) {
 	t.Logf("plan:\n%s", plan)
 
 	stop := make(chan struct{})
-	peak := peakRSS(hostosBin, stop)
+	peak := clitest.PeakRSS(hostosBin, stop)
 	t0 := time.Now()
-	out := c.run(ctx, false, "apply", "-auto-approve", "first.plan")
+	out := c.Run(ctx, false, "apply", "-auto-approve", "first.plan")
 	first := time.Since(t0)
 	close(stop)
 	t.Logf("first apply (fails on host3, which is rolled back) in %s:\n%s", first.Round(time.Millisecond), out)
@@ -283,7 +164,7 @@ func TestCampaign(t *testing.T) {
 	// hostos reinstalls the versions it recorded (host3 is at them
 	// already), sim brings the hosts back into service.
 	t0 = time.Now()
-	out = c.run(ctx, true, "rollback", "-auto-approve")
+	out = c.Run(ctx, true, "rollback", "-auto-approve")
 	t.Logf("rollback of the run in %s:\n%s", time.Since(t0).Round(time.Millisecond), out)
 	for i := range env.N() {
 		if got := agentState(t, ctx, env, i); got != "1.0 ii" {
@@ -298,11 +179,11 @@ func TestCampaign(t *testing.T) {
 	if err := env.FailPostinst(failing, agent); err != nil {
 		t.Fatal(err)
 	}
-	c.run(ctx, true, "plan", "-out=second.plan")
+	c.Run(ctx, true, "plan", "-out=second.plan")
 	stop2 := make(chan struct{})
-	peak2 := peakRSS(hostosBin, stop2)
+	peak2 := clitest.PeakRSS(hostosBin, stop2)
 	t0 = time.Now()
-	out = c.run(ctx, true, "apply", "-auto-approve", "second.plan")
+	out = c.Run(ctx, true, "apply", "-auto-approve", "second.plan")
 	second := time.Since(t0)
 	close(stop2)
 	t.Logf("second apply in %s:\n%s", second.Round(time.Millisecond), out)
@@ -317,5 +198,5 @@ func TestCampaign(t *testing.T) {
 	t.Logf("FIGURE campaign: first apply %s (%d hosts upgraded, host3 failed and rolled back); second apply %s for 4 hosts one at a time (%s per host: maintenance, evacuation, backup, upgrade, verify)",
 		first.Round(time.Millisecond), upgraded, second.Round(time.Millisecond), (second / 4).Round(time.Millisecond))
 	t.Logf("FIGURE escalator-provider-hostos peak RSS: %.1f MB (first apply), %.1f MB (second)", float64(peak())/(1<<20), float64(peak2())/(1<<20))
-	c.run(ctx, true, "status")
+	c.Run(ctx, true, "status")
 }

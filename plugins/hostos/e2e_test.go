@@ -32,21 +32,7 @@ var e2eSubnet = netip.MustParsePrefix("10.77.4.0/24")
 // restarts, and stops them when the test ends.
 func startHosts(t *testing.T, ctx context.Context) *hosts.Env {
 	t.Helper()
-	env, err := hosts.Start(ctx, hosts.Options{
-		Dir: t.TempDir(), Hosts: 4, Prefix: e2ePrefix, Subnet: e2eSubnet,
-		RebootDelay: 500 * time.Millisecond, Logf: t.Logf,
-		Image: hosts.ImageOptions{Logf: t.Logf}, // cached where $ESCALATOR_HOSTS_IMAGE says
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := env.Stop(sctx); err != nil {
-			t.Error(err)
-		}
-	})
+	env := hosts.StartForTest(t, ctx, hosts.Options{Hosts: 4, Prefix: e2ePrefix, Subnet: e2eSubnet, RebootDelay: 500 * time.Millisecond})
 	t.Logf("FIGURE start of 4 hosts: %s (image cached %v)", env.Timings.Total.Round(time.Millisecond), env.Timings.ImageCached)
 	for i := range env.N() {
 		if err := env.AddService(ctx, i, hosts.Service{Name: agentd, Exec: "/bin/sleep", Args: []string{"infinity"}}, true); err != nil {

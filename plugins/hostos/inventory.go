@@ -160,19 +160,28 @@ func (p *Provider) ReadInventory(ctx context.Context, _ sdk.ReadInventoryRequest
 	}
 	names := allPackages(cfg)
 	script := inventoryScript(cfg, names)
+	if p.ext != nil {
+		script = strings.TrimRight(script, "; ") + "; echo '" + inventorySeparator + "ext'; " + p.ext.InventoryScript()
+	}
 	hosts := make([]sdk.Host, len(cfg.Names))
 	errs := make([]error, len(cfg.Names))
+	warnings := make([]string, len(cfg.Names))
 	var wg sync.WaitGroup
 	for i, name := range cfg.Names {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			h, _ := p.host(cfg, name)
-			hosts[i], errs[i] = h.inventory(ctx, script, names)
+			hosts[i], warnings[i], errs[i] = h.inventory(ctx, script, names)
 		}()
 	}
 	wg.Wait()
 	resp.Hosts = hosts
+	for i, w := range warnings {
+		if w != "" {
+			resp.Diagnostics.AddWarning("Host partly read", fmt.Sprintf("%s: %s.", cfg.Names[i], strings.TrimSuffix(w, ".")))
+		}
+	}
 	for i, err := range errs {
 		if err == nil {
 			continue
@@ -193,8 +202,8 @@ func (p *Provider) ReadInventory(ctx context.Context, _ sdk.ReadInventoryRequest
 }
 
 // inventory reads one host. The host is always returned; it is down when
-// err is not nil.
-func (h *host) inventory(ctx context.Context, script string, names []string) (sdk.Host, error) {
+// err is not nil. warning is the extension's, about a host that answered.
+func (h *host) inventory(ctx context.Context, script string, names []string) (_ sdk.Host, warning string, _ error) {
 	out := sdk.Host{
 		Name:             h.hc.Name,
 		Role:             h.hc.Role,
@@ -208,9 +217,12 @@ func (h *host) inventory(ctx context.Context, script string, names []string) (sd
 		out.State = sdk.HostDown
 		out.StateReason = "unreachable over SSH"
 		out.Attributes[AttrUnreachableWhy] = err.Error()
-		return out, err
+		return out, "", err
 	}
 	sec := parseSections(r.Stdout)
+	if h.p.ext != nil {
+		warning = h.p.ext.Facts(sec["ext"], &out)
+	}
 	osr := parseOSRelease(sec["os"])
 	out.Attributes[AttrOS] = osr["PRETTY_NAME"]
 	out.Attributes[AttrOSID] = osr["ID"]
@@ -228,17 +240,17 @@ func (h *host) inventory(ctx context.Context, script string, names []string) (sd
 	pm := strings.TrimSpace(sec["pm"])
 	out.Attributes[AttrPackageManager] = pm
 	if len(names) == 0 {
-		return out, nil
+		return out, warning, nil
 	}
 	m, err := pkgs.ByName(pm)
 	if err != nil {
 		out.State, out.StateReason = sdk.HostDown, "no supported package manager"
-		return out, fmt.Errorf("%s has neither dpkg/apt-get nor rpm/dnf (package_manager says %q): hostos can't read its packages", h.hc.Name, pm)
+		return out, warning, fmt.Errorf("%s has neither dpkg/apt-get nor rpm/dnf (package_manager says %q): hostos can't read its packages", h.hc.Name, pm)
 	}
 	st, err := m.ParseQuery(sec["packages"], names)
 	if err != nil {
 		out.State, out.StateReason = sdk.HostDown, "package database unreadable"
-		return out, err
+		return out, warning, err
 	}
 	for _, n := range names {
 		out.Attributes[AttrPackagePrefix+n] = st[n].Describe()
@@ -251,5 +263,5 @@ func (h *host) inventory(ctx context.Context, script string, names []string) (sd
 	h.p.mu.Lock()
 	h.p.managers[h.hc.Name] = m
 	h.p.mu.Unlock()
-	return out, nil
+	return out, warning, nil
 }

@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,6 +39,9 @@ const ProbeHost = "host"
 // Provider is the hostos provider. Create it with New.
 type Provider struct {
 	mu       sync.Mutex
+	ext      Extension // nil for hostos itself
+	name     string    // the provider's name, in messages
+	version  string
 	cfg      *Config
 	pool     *remote.Pool
 	managers map[string]pkgs.Manager
@@ -54,12 +59,12 @@ var (
 
 // New returns an unconfigured provider.
 func New() *Provider {
-	return &Provider{env: os.Getenv, home: homeDir, managers: map[string]pkgs.Manager{}}
+	return &Provider{name: Name, version: Version, env: os.Getenv, home: homeDir, managers: map[string]pkgs.Manager{}}
 }
 
 // Metadata names the provider.
 func (p *Provider) Metadata(_ context.Context, _ sdk.MetadataRequest, resp *sdk.MetadataResponse) {
-	resp.Name, resp.Version = Name, Version
+	resp.Name, resp.Version = p.name, p.version
 }
 
 // Actions are the actions the provider performs. Maintenance is a marker
@@ -77,6 +82,15 @@ func (p *Provider) Schema(_ context.Context, _ sdk.SchemaRequest, resp *sdk.Sche
 	resp.Component = componentSchema()
 	resp.Backup = backupSchema()
 	resp.HostAttributes = hostAttributes
+	if p.ext != nil {
+		info := p.ext.Info()
+		if info.Description != "" {
+			resp.Provider.Description = info.Description
+		}
+		resp.Provider.Attributes = append(slices.Clip(resp.Provider.Attributes), info.Attributes...)
+		resp.HostAttributes = append(slices.Clip(resp.HostAttributes), info.HostAttributes...)
+		resp.Component.Description = strings.Replace(resp.Component.Description, "hostos", p.name, 1)
+	}
 	resp.Actions = Actions
 	resp.Probes = []sdk.Probe{{
 		Name:        ProbeHost,
@@ -87,13 +101,13 @@ func (p *Provider) Schema(_ context.Context, _ sdk.SchemaRequest, resp *sdk.Sche
 
 // ValidateConfig checks the provider block without contacting any host.
 func (p *Provider) ValidateConfig(_ context.Context, req sdk.ValidateConfigRequest, resp *sdk.ValidateConfigResponse) {
-	_, resp.Diagnostics = DecodeConfig(req.Config, p.env, p.home())
+	_, resp.Diagnostics = p.decodeConfig(req.Config, false)
 }
 
 // Configure decodes the provider block and reads the key and known_hosts
 // files; it connects to no host (the inventory does, in parallel).
 func (p *Provider) Configure(ctx context.Context, req sdk.ConfigureRequest, resp *sdk.ConfigureResponse) {
-	cfg, diags := DecodeConfig(req.Config, p.env, p.home())
+	cfg, diags := p.decodeConfig(req.Config, true)
 	resp.Diagnostics = diags
 	if diags.HasErrors() {
 		return
@@ -148,7 +162,7 @@ func (p *Provider) configured(diags *sdk.Diagnostics) (*Config, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cfg == nil {
-		diags.AddError("Provider not configured", "The hostos provider was called before Configure succeeded; this is a bug in the caller.")
+		diags.AddError("Provider not configured", "The "+p.name+" provider was called before Configure succeeded; this is a bug in the caller.")
 		return nil, false
 	}
 	return p.cfg, true
@@ -158,7 +172,7 @@ func (p *Provider) configured(diags *sdk.Diagnostics) (*Config, bool) {
 func (p *Provider) host(cfg *Config, name string) (*host, error) {
 	hc, ok := cfg.Hosts[name]
 	if !ok {
-		return nil, fmt.Errorf("host %q is not in the hostos provider's hosts: add it there (with its address), or select hosts that are", name)
+		return nil, fmt.Errorf("host %q is not in the %s provider's hosts: add it there (with its address), or select hosts that are", name, p.name)
 	}
 	return &host{p: p, cfg: cfg, hc: hc, t: hc.Target()}, nil
 }
@@ -185,13 +199,13 @@ func (p *Provider) PlanComponent(_ context.Context, req sdk.PlanComponentRequest
 	if cfg != nil {
 		if _, ok := cfg.Components[req.Component]; !ok {
 			resp.Refused = true
-			resp.RefusalReason = fmt.Sprintf("the hostos provider does not know the packages of component %q, so it can't read or change its version: add %s = [\"package\", …] to components in provider \"hostos\"", req.Component, req.Component)
+			resp.RefusalReason = fmt.Sprintf("the %s provider does not know the packages of component %q, so it can't read or change its version: add %s = [\"package\", …] to components in provider %q", p.name, req.Component, req.Component, p.name)
 			return
 		}
 		if req.Host != "" {
 			if _, ok := cfg.Hosts[req.Host]; !ok {
 				resp.Refused = true
-				resp.RefusalReason = fmt.Sprintf("host %q is not in the hostos provider's hosts: add it (with its address) or leave it out of the component's hosts", req.Host)
+				resp.RefusalReason = fmt.Sprintf("host %q is not in the %s provider's hosts: add it (with its address) or leave it out of the component's hosts", req.Host, p.name)
 				return
 			}
 		}
@@ -206,6 +220,9 @@ func (p *Provider) PlanComponent(_ context.Context, req sdk.PlanComponentRequest
 		return
 	}
 	resp.ExpectedDuration = expectedUpgrade
+	if p.ext != nil && p.ext.Info().HostDisruption {
+		resp.Disruption = sdk.DisruptionHost
+	}
 	if settings.Reboot != RebootNever {
 		resp.Disruption = sdk.DisruptionHost
 		reboot := DefaultRebootTimeout
