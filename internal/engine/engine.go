@@ -101,8 +101,10 @@ type Notification struct {
 	ID    string
 	RunID string
 	Wave  int
-	// Event is "maintenance" (before its instances move) or "available"
-	// (after the wave, with Versions).
+	// Event is "maintenance" (before its instances move), "available"
+	// (after the wave, with Versions), or one host's own news: EventInMaintenance
+	// (emptied, about to change) and EventHostComplete (back in service,
+	// with its Versions).
 	Event     string
 	Hosts     []string
 	Instances []NotifiedInstance

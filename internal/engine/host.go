@@ -32,7 +32,8 @@ func (e *Engine) hostStep(w *plans.Wave, hv *plans.HostVisit, action string, ext
 
 // runHost is the per-host workflow of DESIGN.md: enter maintenance,
 // evacuate, back up, upgrade each component in order, verify, leave
-// maintenance. (VNF managers are told per wave, before it starts.)
+// maintenance. (VNF managers are told per wave, before it starts, and of
+// the host's own state once it is empty and once it is back.)
 func (e *Engine) runHost(ctx context.Context, r *config.Rollout, w *plans.Wave, hv *plans.HostVisit) error {
 	if err := e.record(ctx, state.Event{Kind: state.KindHostStatus, Host: hv.Host, Status: string(state.HostInProgress)}); err != nil {
 		return err
@@ -44,6 +45,9 @@ func (e *Engine) runHost(ctx context.Context, r *config.Rollout, w *plans.Wave, 
 		return err
 	}
 	if err := e.evacuate(ctx, r, w, hv); err != nil {
+		return err
+	}
+	if err := e.notifyHostState(ctx, w, hv, EventInMaintenance); err != nil {
 		return err
 	}
 	for _, ch := range hv.Changes {
@@ -103,6 +107,9 @@ func (e *Engine) runHost(ctx context.Context, r *config.Rollout, w *plans.Wave, 
 	if err := e.action(ctx, e.hostStep(w, hv, "leave_maintenance"), hv, "", maintenanceTimeout, sdk.ExecuteActionRequest{
 		Kind: sdk.ActionLeaveMaintenance, Host: hv.Host,
 	}, hv.Provider); err != nil {
+		return err
+	}
+	if err := e.notifyHostState(ctx, w, hv, EventHostComplete); err != nil {
 		return err
 	}
 	return e.record(ctx, state.Event{Kind: state.KindHostStatus, Host: hv.Host, Status: string(state.HostUpgraded)})

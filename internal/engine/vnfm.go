@@ -36,6 +36,12 @@ func scopeOf(stepID string) string {
 	return parts[0]
 }
 
+// Host-level events (Fenix's "maintenance.host"): no reply is awaited.
+const (
+	EventInMaintenance = "in_maintenance"
+	EventHostComplete  = "host_complete"
+)
+
 // actionOwn is vnfm.ActionOwn (the engine does not import the wire
 // protocol).
 const actionOwn = "OWN_ACTION"
@@ -225,6 +231,52 @@ func (e *Engine) notifyAvailable(ctx context.Context, w *plans.Wave, failed []st
 	}
 	return nil
 }
+
+// notifyHostState tells the VNF managers whose instances the plan moves
+// off one host what that host is doing (Fenix's host-level states): that
+// it is empty and in maintenance (EventInMaintenance, before its first
+// backup or upgrade), or back in service with its new versions
+// (EventHostComplete). Each is a journaled step, sent once per attempt at
+// the host; nothing waits for a reply, and a VNF manager that cannot be
+// reached gets an alert, never a failed or held host.
+func (e *Engine) notifyHostState(ctx context.Context, w *plans.Wave, hv *plans.HostVisit, event string) error {
+	for _, n := range w.Notify {
+		var insts []NotifiedInstance
+		for _, m := range hv.Moves {
+			if len(n.Projects) == 0 || contains(n.Projects, m.Project) {
+				insts = append(insts, NotifiedInstance{ID: m.Instance, Name: m.Name, Host: hv.Host, Destination: m.To, Live: m.Live})
+			}
+		}
+		if len(insts) == 0 {
+			continue
+		}
+		id := e.hostStep(w, hv, "notify", n.Notify, event)
+		msg := Notification{ID: e.providerID(id), RunID: e.RunID, Wave: w.Number, Event: event, Hosts: []string{hv.Host}, Projects: n.Projects, Instances: insts}
+		if event == EventHostComplete {
+			vs := map[string]string{}
+			for _, ch := range hv.Changes {
+				vs[ch.Component] = ch.To
+			}
+			msg.Versions = map[string]map[string]string{hv.Host: vs}
+		}
+		err := e.step(ctx, id, hv.Host, "", "notify", func(ctx context.Context) error {
+			if e.Notifier == nil {
+				return nil
+			}
+			if _, err := e.Notifier.Notify(ctx, n, msg); err != nil {
+				_ = e.record(ctx, state.Event{Kind: state.KindAlert, StepID: id, Host: hv.Host, Code: state.CodeVNFMNoReply,
+					Message: fmt.Sprintf("VNF manager %q was not told that %s is %s: %v", n.Notify, hv.Host, hostEventWords[event], err)})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var hostEventWords = map[string]string{EventInMaintenance: "in maintenance", EventHostComplete: "back in service"}
 
 // notifyHost tells the VNF managers of the moved instances' projects that
 // they move off host outside the plan's waves: when a rollback empties a

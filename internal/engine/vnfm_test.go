@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -212,5 +213,167 @@ func TestVNFMOwnActionTimeout(t *testing.T) {
 	}
 	if st, _ := lastHostStatus(rec, "h1"); st != string(state.HostInMaintenance) {
 		t.Errorf("h1 ended %s, want in_maintenance (halt)", st)
+	}
+}
+
+// hostEventNotifier records every notification with its VNF manager and
+// fails the host-level ones when failHost is set.
+type hostEventNotifier struct {
+	mu       sync.Mutex
+	failHost bool
+	got      []string // "<vnfm> <event> <hosts>"
+	msgs     []Notification
+}
+
+func (f *hostEventNotifier) Notify(_ context.Context, n plans.Notification, msg Notification) (*Reply, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got = append(f.got, n.Notify+" "+msg.Event+" "+strings.Join(msg.Hosts, ","))
+	f.msgs = append(f.msgs, msg)
+	switch msg.Event {
+	case "maintenance":
+		return &Reply{Ack: true}, nil
+	case EventInMaintenance, EventHostComplete:
+		if f.failHost {
+			return nil, fmt.Errorf("%w: connection refused", ErrNoReply)
+		}
+	}
+	return nil, nil
+}
+
+// stepOrder is the position of each step's successful end in the journal.
+func stepOrder(rec *memRecorder) map[string]int {
+	pos := map[string]int{}
+	for i, e := range rec.events {
+		if e.Kind == state.KindStepFinished && e.Status == string(state.StepOK) {
+			pos[e.StepID] = i
+		}
+	}
+	return pos
+}
+
+// TestVNFMHostEvents: each VNF manager with instances on a host hears that
+// the host is in maintenance once they left it and before anything on it
+// changes, and that it is back once it left maintenance, before the
+// wave's own MAINTENANCE_COMPLETE; a VNF manager without instances there
+// hears nothing of it; a resumed run does not repeat what was sent.
+func TestVNFMHostEvents(t *testing.T) {
+	cfg, p := vnfmSetup(t, "halt", "proceed", "0s")
+	for _, w := range p.Rollouts[0].Waves {
+		w.Notify = append(w.Notify, plans.Notification{Notify: "other", URL: "http://127.0.0.1:9/", Projects: []string{"nobody"}, OnTimeout: "proceed"})
+	}
+	ex, rec := &fakeExec{}, &memRecorder{}
+	e := newEngine(cfg, p, ex, rec)
+	fn := &hostEventNotifier{}
+	e.Notifier = fn
+	out, err := e.Run(context.Background())
+	if err != nil || out.Status != state.RunFinished {
+		t.Fatalf("out %+v err %v", out, err)
+	}
+	pos := stepOrder(rec)
+	hostsSeen := 0
+	for _, w := range p.Rollouts[0].Waves {
+		for _, hv := range w.Hosts {
+			if len(hv.Moves) == 0 {
+				continue
+			}
+			hostsSeen++
+			pre := fmt.Sprintf("w%d/%s/", w.Number, hv.Host)
+			in, back := pre+"notify/vnfm/"+EventInMaintenance, pre+"notify/vnfm/"+EventHostComplete
+			order := []string{fmt.Sprintf("w%d/notify/vnfm/maintenance", w.Number), pre + "migrate/" + hv.Moves[len(hv.Moves)-1].Instance, in}
+			for _, ch := range hv.Changes {
+				for _, b := range ch.Backups {
+					order = append(order, pre+"backup/"+ch.Component+"/"+b)
+				}
+			}
+			for _, ch := range hv.Changes {
+				order = append(order, pre+"upgrade/"+ch.Component)
+			}
+			order = append(order, pre+"leave_maintenance", back, fmt.Sprintf("w%d/notify/vnfm/available", w.Number))
+			for i := 1; i < len(order); i++ {
+				a, okA := pos[order[i-1]]
+				b, okB := pos[order[i]]
+				if !okA || !okB || a >= b {
+					t.Errorf("%s: %s (%d, done %v) should end before %s (%d, done %v)", hv.Host, order[i-1], a, okA, order[i], b, okB)
+				}
+			}
+		}
+	}
+	if hostsSeen == 0 {
+		t.Fatal("the plan moves no instance")
+	}
+	var in, back int
+	for i, g := range fn.got {
+		if strings.HasPrefix(g, "other ") {
+			t.Errorf("VNF manager without instances was told: %s", g)
+		}
+		m := fn.msgs[i]
+		switch m.Event {
+		case EventInMaintenance:
+			in++
+			if len(m.Hosts) != 1 || len(m.Instances) == 0 || m.Instances[0].Host != m.Hosts[0] || m.Versions != nil {
+				t.Errorf("IN_MAINTENANCE %+v", m)
+			}
+		case EventHostComplete:
+			back++
+			if len(m.Hosts) != 1 || m.Versions[m.Hosts[0]]["nova"] != "27.1.0" {
+				t.Errorf("host MAINTENANCE_COMPLETE without its versions: %+v", m)
+			}
+		}
+	}
+	if in != hostsSeen || back != hostsSeen {
+		t.Errorf("%d IN_MAINTENANCE and %d host MAINTENANCE_COMPLETE for %d hosts", in, back, hostsSeen)
+	}
+
+	// A crash right after the first host's IN_MAINTENANCE: the resumed
+	// run does not send it again, but sends the rest.
+	first := p.Rollouts[0].Waves[0].Hosts[0].Host
+	cut := pos[fmt.Sprintf("w1/%s/notify/vnfm/%s", first, EventInMaintenance)]
+	done := map[string]bool{}
+	for id, i := range pos {
+		if i <= cut {
+			done[id] = true
+		}
+	}
+	e2 := newEngine(cfg, p, &fakeExec{}, &memRecorder{})
+	fn2 := &hostEventNotifier{}
+	e2.Notifier, e2.Done = fn2, done
+	if out, err := e2.Run(context.Background()); err != nil || out.Status != state.RunFinished {
+		t.Fatalf("resumed: out %+v err %v", out, err)
+	}
+	for _, g := range fn2.got {
+		if g == "vnfm "+EventInMaintenance+" "+first {
+			t.Errorf("resumed run told again that %s is in maintenance", first)
+		}
+	}
+	if !slices.Contains(fn2.got, "vnfm "+EventHostComplete+" "+first) {
+		t.Errorf("resumed run did not say %s is back: %v", first, fn2.got)
+	}
+}
+
+// TestVNFMHostEventUnreachable: a VNF manager that cannot be told of a
+// host gets an alert; the host is upgraded all the same.
+func TestVNFMHostEventUnreachable(t *testing.T) {
+	cfg, p := vnfmSetup(t, "halt", "proceed", "0s")
+	ex, rec := &fakeExec{}, &memRecorder{}
+	e := newEngine(cfg, p, ex, rec)
+	e.Notifier = &hostEventNotifier{failHost: true}
+	out, err := e.Run(context.Background())
+	if err != nil || out.Status != state.RunFinished || len(out.Failed) != 0 {
+		t.Fatalf("out %+v err %v", out, err)
+	}
+	alerts := 0
+	for _, ev := range rec.events {
+		if ev.Kind == state.KindAlert && ev.Code == state.CodeVNFMNoReply && ev.Host != "" && strings.Contains(ev.Message, "was not told that") {
+			alerts++
+		}
+	}
+	if alerts == 0 {
+		t.Error("no alert for the host notifications that could not be sent")
+	}
+	for _, h := range []string{"h1", "h2", "h3", "h4"} {
+		if st, _ := lastHostStatus(rec, h); st != string(state.HostUpgraded) {
+			t.Errorf("%s ended %s", h, st)
+		}
 	}
 }

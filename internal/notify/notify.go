@@ -62,9 +62,9 @@ func (w *Webhook) Notify(ctx context.Context, n plans.Notification, msg engine.N
 	wait := maintenance && (nb == nil || nb.Wait)
 	deadline := now.Add(n.ReplyTimeout)
 	if !maintenance {
-		// Nothing waits on an "available" notification: a VNF manager
-		// that cannot be reached gets half a minute, not the whole
-		// reply_timeout between two waves.
+		// Nothing waits on an "available" or host-level notification: a
+		// VNF manager that cannot be reached gets half a minute, not the
+		// whole reply_timeout, while a host or the next wave waits.
 		deadline = now.Add(min(n.ReplyTimeout, maxCompleteDelivery))
 	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
@@ -156,13 +156,18 @@ func (w *Webhook) post(ctx context.Context, n plans.Notification, secret string,
 // message makes the wire notification.
 func (w *Webhook) message(nb *config.Notify, n plans.Notification, msg engine.Notification, now time.Time) vnfm.Notification {
 	wire := vnfm.Notification{
-		Version: vnfm.Version, ID: msg.ID, SessionID: msg.RunID, EventType: "maintenance.scheduled",
+		Version: vnfm.Version, ID: msg.ID, SessionID: msg.RunID, EventType: vnfm.EventScheduled,
 		State: vnfm.StatePlannedMaintenance, VNFM: n.Notify, Projects: msg.Projects, Wave: msg.Wave, Hosts: msg.Hosts,
 		InstanceIDs: []string{}, NotBefore: msg.NotBefore, Versions: msg.Versions,
 	}
-	if msg.Event == "available" {
+	switch msg.Event {
+	case "available":
 		wire.State = vnfm.StateMaintenanceComplete
-	} else {
+	case engine.EventInMaintenance:
+		wire.EventType, wire.State = vnfm.EventHost, vnfm.StateInMaintenance
+	case engine.EventHostComplete:
+		wire.EventType, wire.State = vnfm.EventHost, vnfm.StateMaintenanceComplete
+	default:
 		wire.ReplyBy = now.Add(n.ReplyTimeout)
 		switch {
 		case nb != nil && nb.ReplyURL != "":
@@ -173,6 +178,10 @@ func (w *Webhook) message(nb *config.Notify, n plans.Notification, msg engine.No
 	}
 	for _, in := range msg.Instances {
 		wire.InstanceIDs = append(wire.InstanceIDs, in.ID)
+		if wire.EventType == vnfm.EventHost {
+			// The instances that left the host: no action to choose.
+			continue
+		}
 		vi := vnfm.Instance{ID: in.ID, Name: in.Name, Host: in.Host, Destination: in.Destination,
 			AllowedActions: []string{vnfm.ActionMigrate, vnfm.ActionOwn}, PlannedAction: vnfm.ActionMigrate}
 		if in.Live {

@@ -164,3 +164,47 @@ func TestNotifyModes(t *testing.T) {
 		t.Errorf("available notification %+v", g)
 	}
 }
+
+// Host-level notifications are Fenix's "maintenance.host": one host, the
+// instances that left it by id only, signed, no reply awaited (a reply
+// document, even a NACK, changes nothing).
+func TestNotifyHostEvents(t *testing.T) {
+	for _, tt := range []struct {
+		event, state string
+		versions     map[string]map[string]string
+	}{
+		{engine.EventInMaintenance, vnfm.StateInMaintenance, nil},
+		{engine.EventHostComplete, vnfm.StateMaintenanceComplete, map[string]map[string]string{"h1": {"qemu": "7.2.0"}}},
+	} {
+		t.Run(tt.event, func(t *testing.T) {
+			v := newVNFM(t, "k", response{200, `{"state":"NACK_` + tt.state + `"}`})
+			w, n := setup(v.srv.URL, nil)
+			msg := maintenance
+			msg.ID, msg.Event, msg.Versions = "r1/w1/h1/notify/vnfm/"+tt.event, tt.event, tt.versions
+			if reply, err := w.Notify(context.Background(), n, msg); err != nil || reply != nil {
+				t.Fatalf("Notify = %+v, %v; want no reply and no error", reply, err)
+			}
+			g := v.got[0]
+			if g.EventType != vnfm.EventHost || g.State != tt.state || strings.Join(g.Hosts, ",") != "h1" ||
+				strings.Join(g.InstanceIDs, ",") != "vm1,vm2" || len(g.Instances) != 0 || g.ReplyURL != "" || !g.ReplyBy.IsZero() {
+				t.Errorf("notification %+v", g)
+			}
+			if tt.versions != nil && g.Versions["h1"]["qemu"] != "7.2.0" {
+				t.Errorf("versions %v", g.Versions)
+			}
+			if v.sigErrs[0] != nil {
+				t.Errorf("signature: %v", v.sigErrs[0])
+			}
+		})
+	}
+	// Unreachable: bounded retries, then an error the engine turns into an
+	// alert.
+	w, n := setup("http://127.0.0.1:1/", nil)
+	msg := maintenance
+	msg.Event = engine.EventInMaintenance
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := w.Notify(ctx, n, msg); !errors.Is(err, engine.ErrNoReply) {
+		t.Errorf("unreachable: %v, want ErrNoReply", err)
+	}
+}

@@ -27,8 +27,20 @@ const (
 	// action per instance) or NACK.
 	StatePlannedMaintenance = "PLANNED_MAINTENANCE"
 	// StateMaintenanceComplete: the hosts are done and back in service,
-	// with the new versions; no reply is needed.
+	// with the new versions; no reply is needed. With EventHost, one
+	// host is.
 	StateMaintenanceComplete = "MAINTENANCE_COMPLETE"
+	// StateInMaintenance (EventHost only): the one host named is empty
+	// of the VNF manager's instances and about to change; no reply is
+	// needed.
+	StateInMaintenance = "IN_MAINTENANCE"
+)
+
+// Event types (Fenix's): a notification about a set of instances and the
+// hosts they leave, or about one host.
+const (
+	EventScheduled = "maintenance.scheduled"
+	EventHost      = "maintenance.host"
 )
 
 // Instance actions (Fenix's allowed_actions).
@@ -48,7 +60,7 @@ type Notification struct {
 	ID string `json:"id"`
 	// SessionID is the run id (Fenix's maintenance session).
 	SessionID string `json:"session_id"`
-	// EventType is "maintenance.scheduled" (Fenix's event type).
+	// EventType is EventScheduled or EventHost (Fenix's event types).
 	EventType string `json:"event_type"`
 	State     string `json:"state"`
 	// VNFM is the notify block's name: whom this is for.

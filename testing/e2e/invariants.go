@@ -76,7 +76,8 @@ type Notification struct {
 	Instances         []string `json:"instance_ids"`
 	Projects          []string `json:"projects"`
 	// Event is "maintenance" for PLANNED_MAINTENANCE, "available" for
-	// MAINTENANCE_COMPLETE (set by whoever records the notification).
+	// the wave's MAINTENANCE_COMPLETE, "host" for a host-level
+	// notification (set by whoever records the notification).
 	Event string `json:"-"`
 }
 

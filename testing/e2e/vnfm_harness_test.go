@@ -266,7 +266,10 @@ func vnfmNotifications(r *samplevnfm.Records) []Notification {
 	var out []Notification
 	for _, n := range r.Notifications {
 		ev := "available"
-		if n.State == wire.StatePlannedMaintenance {
+		switch {
+		case n.EventType == wire.EventHost:
+			ev = "host"
+		case n.State == wire.StatePlannedMaintenance:
 			ev = "maintenance"
 		}
 		replied := n.Answered
@@ -373,7 +376,7 @@ func journalAlerts(j []state.Event, code string) []state.Event {
 func maintenanceNotes(r *samplevnfm.Records) []samplevnfm.Notification {
 	var out []samplevnfm.Notification
 	for _, n := range r.Notifications {
-		if n.State == wire.StatePlannedMaintenance {
+		if n.EventType == wire.EventScheduled && n.State == wire.StatePlannedMaintenance {
 			out = append(out, n)
 		}
 	}

@@ -77,10 +77,11 @@ func TestVNFMOwnAction(t *testing.T) {
 			}
 			available := map[int]bool{}
 			for _, n := range recs.Notifications {
-				if n.State == wire.StateMaintenanceComplete {
+				if n.EventType == wire.EventScheduled && n.State == wire.StateMaintenanceComplete {
 					available[n.Wave] = true
 				}
 			}
+			c.assertHostEvents(recs, j)
 			for _, n := range notes {
 				// not_before is the lead time from when escalator began
 				// notifying the wave: a little before the notification
@@ -172,6 +173,60 @@ func TestVNFMOwnAction(t *testing.T) {
 
 // assertUntouched checks that escalator never touched the hosts: no
 // change of theirs in the sim's log, in service at their old versions.
+// assertHostEvents checks the host-level notifications against the
+// journal: for each host its instances left, IN_MAINTENANCE arrived after
+// every move off the host ended (escalator's migrations and the VNF
+// manager's own action) and before the host's first upgrade step
+// started; MAINTENANCE_COMPLETE for the host arrived after it left
+// maintenance; each exactly once.
+func (c *vnfmCampaign) assertHostEvents(recs *samplevnfm.Records, j []state.Event) {
+	c.t.Helper()
+	type key struct{ host, state string }
+	got := map[key][]samplevnfm.Notification{}
+	for _, n := range recs.Notifications {
+		if n.EventType == wire.EventHost {
+			if len(n.Hosts) != 1 {
+				c.t.Errorf("host-level notification for %d hosts: %+v", len(n.Hosts), n)
+				continue
+			}
+			got[key{n.Hosts[0], n.State}] = append(got[key{n.Hosts[0], n.State}], n)
+		}
+	}
+	hosts := map[string]int{} // host -> wave, for the hosts the pair left
+	for _, n := range maintenanceNotes(recs) {
+		for _, in := range n.Instances {
+			hosts[in.Host] = n.Wave
+		}
+	}
+	if len(hosts) == 0 {
+		c.t.Fatal("the VNF manager was told of no host")
+	}
+	for host, wave := range hosts {
+		in, back := got[key{host, wire.StateInMaintenance}], got[key{host, wire.StateMaintenanceComplete}]
+		if len(in) != 1 || len(back) != 1 {
+			c.t.Errorf("%s: %d IN_MAINTENANCE and %d host MAINTENANCE_COMPLETE notifications, want one each", host, len(in), len(back))
+			continue
+		}
+		prefix := fmt.Sprintf("w%d/%s/", wave, host)
+		for _, e := range journalSteps(j, func(id string) bool { return strings.HasPrefix(id, prefix) }) {
+			rel := strings.TrimPrefix(e.StepID, prefix)
+			switch {
+			case strings.HasPrefix(rel, "migrate/") && e.Kind == state.KindStepFinished && e.Time.After(in[0].Received):
+				c.t.Errorf("%s: step %s ended at %s, after IN_MAINTENANCE arrived (%s)", host, e.StepID, stamp(e.Time), stamp(in[0].Received))
+			case strings.HasPrefix(rel, "upgrade/") && e.Kind == state.KindStepStarted && e.Time.Before(in[0].Received):
+				c.t.Errorf("%s: step %s started at %s, before IN_MAINTENANCE arrived (%s)", host, e.StepID, stamp(e.Time), stamp(in[0].Received))
+			case rel == "leave_maintenance" && e.Kind == state.KindStepFinished && e.Time.After(back[0].Received):
+				c.t.Errorf("%s: left maintenance at %s, after MAINTENANCE_COMPLETE for it arrived (%s)", host, stamp(e.Time), stamp(back[0].Received))
+			}
+		}
+		if !stepEndedAs(j, string(state.StepOK), prefix+"leave_maintenance") {
+			c.t.Errorf("%s: no leave_maintenance in the journal", host)
+		}
+	}
+}
+
+func stamp(t time.Time) string { return t.UTC().Format("15:04:05.000000") }
+
 func (c *vnfmCampaign) assertUntouched(hosts ...string) {
 	c.t.Helper()
 	evs := c.events()

@@ -67,7 +67,11 @@ func (m *Manager) notification(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("protocol version %d; this VNF manager speaks %d", n.Version, wire.Version), http.StatusBadRequest)
 		return
 	}
-	rec := &Notification{ID: n.ID, State: n.State, Wave: n.Wave, Hosts: n.Hosts, InstanceIDs: n.InstanceIDs,
+	if n.EventType == "" {
+		// Fenix's project-level event type, for senders that leave it out.
+		n.EventType = wire.EventScheduled
+	}
+	rec := &Notification{ID: n.ID, EventType: n.EventType, State: n.State, Wave: n.Wave, Hosts: n.Hosts, InstanceIDs: n.InstanceIDs,
 		NotBefore: n.NotBefore, ReplyBy: n.ReplyBy, ReplyURL: n.ReplyURL, Received: received,
 		Async: n.State == wire.StatePlannedMaintenance && m.cfg.Reply == ReplyAsync}
 	for _, in := range n.Instances {
@@ -78,15 +82,17 @@ func (m *Manager) notification(w http.ResponseWriter, r *http.Request) {
 	m.mu.Unlock()
 	m.cfg.Logger.Info("notification", "id", n.ID, "state", n.State, "hosts", n.Hosts, "instances", n.InstanceIDs)
 
-	switch n.State {
-	case wire.StateMaintenanceComplete:
-		// Nothing to answer: the hosts are back, with their versions.
+	switch {
+	case n.EventType == wire.EventHost && (n.State == wire.StateInMaintenance || n.State == wire.StateMaintenanceComplete),
+		n.EventType == wire.EventScheduled && n.State == wire.StateMaintenanceComplete:
+		// Nothing to answer: a host is empty and in maintenance, or the
+		// host (or the wave's hosts) are back, with their versions.
 		w.WriteHeader(http.StatusNoContent)
 		m.ended(rec)
 		return
-	case wire.StatePlannedMaintenance:
+	case n.EventType == wire.EventScheduled && n.State == wire.StatePlannedMaintenance:
 	default:
-		http.Error(w, fmt.Sprintf("unknown state %q", n.State), http.StatusBadRequest)
+		http.Error(w, fmt.Sprintf("unknown event %q with state %q", n.EventType, n.State), http.StatusBadRequest)
 		return
 	}
 

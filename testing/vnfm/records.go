@@ -17,7 +17,10 @@ import (
 // Notification is one notification the VNF manager received, and what it
 // did with it.
 type Notification struct {
-	ID          string             `json:"id"`
+	ID string `json:"id"`
+	// EventType is maintenance.scheduled (instances about to move, and
+	// the wave's end) or maintenance.host (one host's own state).
+	EventType   string             `json:"event_type"`
 	State       string             `json:"state"`
 	Wave        int                `json:"wave"`
 	Hosts       []string           `json:"hosts"`
@@ -112,7 +115,7 @@ func (m *Manager) Records(ctx context.Context) (*Records, error) {
 	for _, id := range pair {
 		t := InstanceTrack{ID: id, Name: m.names[id]}
 		for _, n := range m.notes {
-			if n.State == wire.StatePlannedMaintenance && contains(n.InstanceIDs, id) {
+			if n.EventType == wire.EventScheduled && n.State == wire.StatePlannedMaintenance && contains(n.InstanceIDs, id) {
 				t.Notified = append(t.Notified, n.Received)
 			}
 		}

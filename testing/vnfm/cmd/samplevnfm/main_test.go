@@ -125,7 +125,7 @@ func TestRun(t *testing.T) {
 			t.Fatalf("no notify url printed within 10s; stdout %q, stderr %q", stdout.String(), stderr.String())
 		}
 	}
-	n := wire.Notification{Version: wire.Version, ID: "r/w1/notify/x/maintenance", State: wire.StatePlannedMaintenance,
+	n := wire.Notification{Version: wire.Version, ID: "r/w1/notify/x/maintenance", EventType: wire.EventScheduled, State: wire.StatePlannedMaintenance,
 		Hosts: []string{"h2"}, InstanceIDs: []string{"b"}, Instances: []wire.Instance{{ID: "b", Host: "h2", PlannedAction: wire.ActionMigrate, AllowedActions: []string{wire.ActionMigrate, wire.ActionOwn}}}}
 	body, _ := json.Marshal(n)
 	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
