@@ -7,7 +7,8 @@
 // control file (package control), so it works the same beside an apply in
 // the same process or in another one, and keeps answering while the
 // cloud's own services (Keystone included) are being upgraded: its
-// authentication is its own token file.
+// authentication is its own token file, and, optionally, Keystone tokens
+// with a cached fallback for when Keystone cannot answer (keystone.go).
 package api
 
 import (
@@ -47,6 +48,9 @@ type Server struct {
 	// the secret a VNF manager's replies are signed with.
 	Inbox      *vnfm.Inbox
 	VNFMSecret func(name string) (string, error)
+	// Keystone, when set, also accepts Keystone tokens (roles mapped from
+	// Keystone's); tokens of the token file never depend on it.
+	Keystone *Keystone
 }
 
 // Handler returns the API's routes.
@@ -72,7 +76,11 @@ func (s *Server) Handler() http.Handler {
 		_, _ = w.Write(openAPI)
 	})
 	route("GET /v1/whoami", RoleViewer, func(w http.ResponseWriter, r *http.Request, tk Token) {
-		writeJSON(w, http.StatusOK, map[string]string{"id": tk.ID, "name": tk.Name, "role": string(tk.Role)})
+		out := map[string]any{"id": tk.ID, "name": tk.Name, "role": string(tk.Role), "source": authSource(w)}
+		if tk.KeystoneRoles != nil {
+			out["keystone_roles"] = tk.KeystoneRoles
+		}
+		writeJSON(w, http.StatusOK, out)
 	})
 	route("GET /v1/runs", RoleViewer, s.listRuns)
 	route("GET /v1/runs/{id}", RoleViewer, s.getRun)
@@ -112,22 +120,60 @@ func writeError(w http.ResponseWriter, status int, format string, args ...any) {
 	writeJSON(w, status, apiError{Error: fmt.Sprintf(format, args...)})
 }
 
-// auth checks the bearer token's role. 401 without a valid token, 403
-// with too little role.
+// authSourceHeader says, on every authenticated answer, where the
+// identity came from: local (the token file), keystone, or
+// keystone-cached (Keystone was unreachable and an earlier validation was
+// used).
+const authSourceHeader = "Escalator-Auth"
+
+func authSource(w http.ResponseWriter) string { return w.Header().Get(authSourceHeader) }
+
+// auth checks the token's role: 401 without a valid token, 403 with too
+// little role, 503 when Keystone would have to say and cannot. Tokens
+// come as "Authorization: Bearer …" or, for Keystone's, as X-Auth-Token
+// (what OpenStack clients send).
 func (s *Server) auth(need Role, h func(http.ResponseWriter, *http.Request, Token)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || s.Tokens == nil {
+		if !ok && s.Keystone != nil {
+			secret, ok = r.Header.Get("X-Auth-Token"), r.Header.Get("X-Auth-Token") != ""
+		}
+		secret = strings.TrimSpace(secret)
+		if !ok || secret == "" || (s.Tokens == nil && s.Keystone == nil) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="escalator"`)
 			writeError(w, http.StatusUnauthorized, "a bearer token is needed (Authorization: Bearer esc_…); an admin makes one with escalator token create")
 			return
 		}
-		tk, ok := s.Tokens.Verify(strings.TrimSpace(secret))
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="escalator", error="invalid_token"`)
-			writeError(w, http.StatusUnauthorized, "the token is not valid (unknown or deleted)")
-			return
+		var tk Token
+		source := SourceLocal
+		if strings.HasPrefix(secret, tokenPrefix) || s.Keystone == nil {
+			if s.Tokens != nil {
+				tk, ok = s.Tokens.Verify(secret)
+			}
+			if !ok {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="escalator", error="invalid_token"`)
+				writeError(w, http.StatusUnauthorized, "the token is not valid (unknown or deleted)")
+				return
+			}
+		} else {
+			var err error
+			tk, source, err = s.Keystone.Verify(r.Context(), secret)
+			switch {
+			case errors.Is(err, ErrKeystoneUnavailable):
+				w.Header().Set("Retry-After", "30")
+				writeError(w, http.StatusServiceUnavailable, "%v", err)
+				return
+			case err != nil:
+				w.Header().Set("WWW-Authenticate", `Bearer realm="escalator", error="invalid_token"`)
+				writeError(w, http.StatusUnauthorized, "Keystone does not accept the token (expired, revoked or unknown)")
+				return
+			case tk.Role == "":
+				writeError(w, http.StatusForbidden, "%s has Keystone roles [%s], none of which maps to an escalator role here (%s); ask for one of those roles%s",
+					tk.Name, strings.Join(tk.KeystoneRoles, ", "), s.Keystone.describeRoles(), s.Keystone.projectHint())
+				return
+			}
 		}
+		w.Header().Set(authSourceHeader, source)
 		if !tk.Role.Allows(need) {
 			writeError(w, http.StatusForbidden, "token %q has role %s; this needs %s", tk.Name, tk.Role, need)
 			return

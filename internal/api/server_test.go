@@ -31,6 +31,7 @@ type fixture struct {
 	backend state.Backend
 	control *control.File
 	inbox   *vnfm.Inbox
+	server  *Server
 }
 
 // newFixture serves a campaign with one run of two hosts, and a token of
@@ -90,6 +91,7 @@ func newFixture(t *testing.T) *fixture {
 			return sec, nil
 		},
 		Plan: func(id string) (*plans.Plan, error) { return plan, nil }}
+	f.server = s
 	f.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(f.srv.Close)
 	return f

@@ -10,11 +10,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/escalator-nfv/escalator/internal/atomicfile"
 )
 
 // Role is what a token may do. Each role includes the ones before it.
@@ -61,6 +62,10 @@ type Token struct {
 	Role      Role      `json:"role"`
 	Hash      string    `json:"hash"`
 	CreatedAt time.Time `json:"created_at"`
+
+	// KeystoneRoles are the Keystone roles of an identity that came from
+	// a Keystone token (not stored).
+	KeystoneRoles []string `json:"-"`
 }
 
 // tokenFile is the token file's format.
@@ -237,26 +242,7 @@ func (t *Tokens) save(list []Token) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(t.path), 0o700); err != nil {
-		return fmt.Errorf("save token file: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(t.path), ".tokens-*.json")
-	if err != nil {
-		return fmt.Errorf("save token file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save token file: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save token file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save token file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), t.path); err != nil {
+	if err := atomicfile.Write(t.path, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("save token file: %w", err)
 	}
 	return nil

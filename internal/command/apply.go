@@ -163,7 +163,9 @@ Options:
 
   -listen=HOST:PORT Serve the HTTP API and the dashboard during the apply
                     (as escalator serve; with -tls-cert, -tls-key,
-                    -tokens, -allow-insecure-listen). A canary that pauses
+                    -tokens, -allow-insecure-listen, -keystone-url,
+                    -keystone-roles, -keystone-project, -keystone-ca,
+                    -keystone-cache, -keystone-recheck). A canary that pauses
                     then waits for an approval through the API instead of
                     ending the apply.
 `)
@@ -174,11 +176,14 @@ func (c *ApplyCommand) Synopsis() string { return "Carry out a plan, resumably" 
 func (c *ApplyCommand) AutocompleteArgs() complete.Predictor { return complete.PredictFiles("*") }
 
 func (c *ApplyCommand) AutocompleteFlags() complete.Flags {
-	return complete.Flags{"-auto-approve": complete.PredictNothing, "-parallelism": complete.PredictAnything,
+	flags := complete.Flags{"-auto-approve": complete.PredictNothing, "-parallelism": complete.PredictAnything,
 		"-json": complete.PredictNothing, "-no-color": complete.PredictNothing,
 		"-var": complete.PredictAnything, "-var-file": complete.PredictFiles("*.hclvars"),
-		"-listen": complete.PredictAnything, "-tls-cert": complete.PredictFiles("*"), "-tls-key": complete.PredictFiles("*"),
-		"-tokens": complete.PredictFiles("*.json"), "-allow-insecure-listen": complete.PredictNothing}
+	}
+	for k, v := range listenFlags() {
+		flags[k] = v
+	}
+	return flags
 }
 
 // StatusCommand is "escalator status".

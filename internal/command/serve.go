@@ -84,11 +84,32 @@ func startAPI(cfg *config.Config, b state.Backend, o arguments.Listen) (*apiServ
 	if ip := net.ParseIP(host); !useTLS && !o.AllowInsecure && (ip == nil || !ip.IsLoopback()) && host != "localhost" {
 		return nil, fmt.Errorf("refusing to serve the API on %s without TLS: tokens would cross the network in clear. Give -tls-cert and -tls-key, listen on a loopback address, or, on a network you trust, add -allow-insecure-listen", o.Listen)
 	}
-	tokens, err := api.OpenTokens(tokensPath(cfg, o.Tokens))
+	tokPath := tokensPath(cfg, o.Tokens)
+	tokens, err := api.OpenTokens(tokPath)
 	if err != nil {
 		return nil, err
 	}
-	s := &api.Server{
+	var keystone *api.Keystone
+	if o.KeystoneURL != "" {
+		roles, err := api.ParseKeystoneRoles(o.KeystoneRoles)
+		if err != nil {
+			return nil, fmt.Errorf("-keystone-roles: %w", err)
+		}
+		// 0 on the command line means none (the options' 0 means the default).
+		cacheFor, recheck := o.KeystoneCache, o.KeystoneRecheck
+		if cacheFor == 0 {
+			cacheFor = -1
+		}
+		if recheck == 0 {
+			recheck = -1
+		}
+		keystone, err = api.NewKeystone(api.KeystoneOptions{URL: o.KeystoneURL, Roles: roles, Project: o.KeystoneProject, CAFile: o.KeystoneCA,
+			CacheFor: cacheFor, Recheck: recheck, CachePath: filepath.Join(filepath.Dir(tokPath), "keystone-cache.json")})
+		if err != nil {
+			return nil, err
+		}
+	}
+	s := &api.Server{Keystone: keystone,
 		Backend: b, Control: session.ControlFile(cfg), Tokens: tokens, Inbox: session.Inbox(cfg),
 		VNFMSecret: func(name string) (string, error) { return notify.Secret(cfg, name) },
 		Plan: func(id string) (*plans.Plan, error) {
@@ -198,6 +219,29 @@ Options:
                            state).
 
   -allow-insecure-listen   Serve on a non-loopback address without TLS.
+
+  -keystone-url=URL        Also accept Keystone tokens (Authorization: Bearer
+                           or X-Auth-Token), validated against this identity
+                           v3 endpoint, e.g. https://keystone:5000/v3.
+                           Tokens of the token file never depend on it.
+
+  -keystone-roles=MAP      Keystone role to escalator role (default
+                           reader=viewer,member=operator,admin=admin).
+
+  -keystone-project=NAME   Accept only tokens scoped to this project (name
+                           or id). Default: any project, or system scope.
+
+  -keystone-ca=FILE        CA bundle (PEM) for an https Keystone.
+
+  -keystone-cache=DURATION How long a token Keystone validated keeps working
+                           while Keystone cannot be reached (its upgrade),
+                           never past the token's expiry (default 12h; 0
+                           turns the fallback off).
+
+  -keystone-recheck=DURATION
+                           How long a validation is reused before Keystone
+                           is asked again: a revoked token is refused within
+                           it (default 1m; 0 asks on every request).
 `)
 }
 
@@ -209,7 +253,9 @@ func (c *ServeCommand) AutocompleteFlags() complete.Flags { return listenFlags()
 
 func listenFlags() complete.Flags {
 	return complete.Flags{"-listen": complete.PredictAnything, "-tls-cert": complete.PredictFiles("*"),
-		"-tls-key": complete.PredictFiles("*"), "-tokens": complete.PredictFiles("*.json"), "-allow-insecure-listen": complete.PredictNothing}
+		"-tls-key": complete.PredictFiles("*"), "-tokens": complete.PredictFiles("*.json"), "-allow-insecure-listen": complete.PredictNothing,
+		"-keystone-url": complete.PredictAnything, "-keystone-roles": complete.PredictAnything, "-keystone-project": complete.PredictAnything,
+		"-keystone-ca": complete.PredictFiles("*"), "-keystone-cache": complete.PredictAnything, "-keystone-recheck": complete.PredictAnything}
 }
 
 // TokenCommand is "escalator token create|list|delete".

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/escalator-nfv/escalator/internal/atomicfile"
 )
 
 // Request is what the operator asked of one run.
@@ -128,23 +130,7 @@ func (f *File) Update(runID, by string, change func(*Request)) (Request, error) 
 	if err != nil {
 		return Request{}, err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(f.path), ".control-*.json")
-	if err != nil {
-		return Request{}, fmt.Errorf("control file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return Request{}, fmt.Errorf("control file: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return Request{}, fmt.Errorf("control file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return Request{}, fmt.Errorf("control file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), f.path); err != nil {
+	if err := atomicfile.Write(f.path, append(data, '\n'), 0o600); err != nil {
 		return Request{}, fmt.Errorf("control file: %w", err)
 	}
 	return r, nil

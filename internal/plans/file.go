@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/escalator-nfv/escalator/internal/atomicfile"
 )
 
 // FormatVersion is the saved plan format. A plan file of another format is
@@ -40,30 +42,9 @@ type File struct {
 // one, never half of one), readable by its owner only because it holds
 // variable values.
 func Write(path string, f *File) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("save plan: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save plan: %w", err)
-	}
 	// Compact and streamed: a 10,000-host plan is tens of megabytes, and
 	// escalator show is how people read it.
-	if err := encodeFile(tmp, f); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save plan %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save plan %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save plan %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.WriteWith(path, 0o600, func(w io.Writer) error { return encodeFile(w, f) }); err != nil {
 		return fmt.Errorf("save plan %s: %w", path, err)
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/gocty"
 
+	"github.com/escalator-nfv/escalator/internal/atomicfile"
 	"github.com/escalator-nfv/escalator/internal/diags"
 )
 
@@ -244,28 +245,8 @@ func (l *Lock) Bytes() []byte {
 // Write writes the lock file to path atomically (a temporary file renamed
 // over it), so that an interrupted init never leaves half a lock file.
 func (l *Lock) Write(path string) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".escalator.lock.*.tmp")
-	if err != nil {
-		return fmt.Errorf("writing the lock file: %w", err)
-	}
-	defer func() { _ = os.Remove(tmp.Name()) }()
-	if _, err := tmp.Write(l.Bytes()); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("writing the lock file %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("writing the lock file %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing the lock file %s: %w", tmp.Name(), err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("writing the lock file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing the lock file: %w", err)
+	if err := atomicfile.Write(path, l.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("writing the lock file %s: %w", path, err)
 	}
 	return nil
 }

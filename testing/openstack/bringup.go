@@ -34,9 +34,7 @@ func (e *Env) bringUp(ctx context.Context) error {
 		{name: "databases", deps: []string{"mariadb"}, run: e.createDatabases},
 
 		{name: "keystone-setup", deps: []string{"databases"}, run: e.setupKeystone},
-		{name: "keystone", deps: []string{"keystone-setup"}, run: func(ctx context.Context) error {
-			return e.startHTTP(ctx, e.uwsgi("keystone", e.Ports.Keystone, 2, "OS_KEYSTONE_CONFIG_DIR="+e.path("etc/keystone")), "/v3")
-		}},
+		{name: "keystone", deps: []string{"keystone-setup"}, run: e.startKeystone},
 		{name: "catalog", deps: []string{"keystone"}, run: e.createCatalog},
 
 		{name: "placement-sync", deps: []string{"databases"}, run: func(ctx context.Context) error {
@@ -94,7 +92,14 @@ func (e *Env) bringUp(ctx context.Context) error {
 		{name: "flavors", deps: []string{"control-plane"}, run: e.createFlavors},
 		{name: "computes", deps: []string{"control-plane"}, run: e.startComputes},
 	}
+	if e.KeystoneOnly {
+		tasks = []task{tasks[0], tasks[3], tasks[4], tasks[5]} // mariadb, databases, keystone-setup, keystone
+	}
 	return runTasks(ctx, tasks)
+}
+
+func (e *Env) startKeystone(ctx context.Context) error {
+	return e.startHTTP(ctx, e.uwsgi("keystone", e.Ports.Keystone, 2, "OS_KEYSTONE_CONFIG_DIR="+e.path("etc/keystone")), "/v3")
 }
 
 func (e *Env) path(rel string) string { return filepath.Join(e.Dir, rel) }

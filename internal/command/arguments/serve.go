@@ -3,6 +3,7 @@ package arguments
 import (
 	"flag"
 	"fmt"
+	"time"
 )
 
 // Listen are the options of a command that serves the API.
@@ -11,6 +12,14 @@ type Listen struct {
 	TLSCert, TLSKey string
 	Tokens          string
 	AllowInsecure   bool
+
+	// Keystone validation (off without KeystoneURL).
+	KeystoneURL     string
+	KeystoneRoles   string
+	KeystoneProject string
+	KeystoneCA      string
+	KeystoneCache   time.Duration
+	KeystoneRecheck time.Duration
 }
 
 func (l *Listen) addFlags(f *flag.FlagSet, def string) {
@@ -19,6 +28,12 @@ func (l *Listen) addFlags(f *flag.FlagSet, def string) {
 	f.StringVar(&l.TLSKey, "tls-key", "", "key")
 	f.StringVar(&l.Tokens, "tokens", "", "token file")
 	f.BoolVar(&l.AllowInsecure, "allow-insecure-listen", false, "no TLS off loopback")
+	f.StringVar(&l.KeystoneURL, "keystone-url", "", "identity v3 endpoint")
+	f.StringVar(&l.KeystoneRoles, "keystone-roles", "reader=viewer,member=operator,admin=admin", "role mapping")
+	f.StringVar(&l.KeystoneProject, "keystone-project", "", "project name or id")
+	f.StringVar(&l.KeystoneCA, "keystone-ca", "", "CA bundle")
+	f.DurationVar(&l.KeystoneCache, "keystone-cache", 12*time.Hour, "fallback window")
+	f.DurationVar(&l.KeystoneRecheck, "keystone-recheck", time.Minute, "revalidation interval")
 }
 
 // Serve is the parsed command line of "escalator serve".
