@@ -8,6 +8,7 @@ package notify
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/escalator-nfv/escalator/internal/config"
@@ -26,6 +28,16 @@ import (
 // maxCompleteDelivery bounds the retries of a MAINTENANCE_COMPLETE
 // notification.
 const maxCompleteDelivery = 30 * time.Second
+
+// Host-level notifications are sent twice per host while the host waits:
+// a VNF manager that cannot be reached must not add minutes to every
+// host of a thousand. Each gets hostDelivery; once one to a VNF manager
+// failed, the next ones to it get hostRetryDelivery, until one gets
+// through.
+const (
+	hostDelivery      = 10 * time.Second
+	hostRetryDelivery = 2 * time.Second
+)
 
 // Webhook is the engine's Notifier for a campaign's notify blocks.
 type Webhook struct {
@@ -42,6 +54,15 @@ type Webhook struct {
 	Now func() time.Time
 	// Backoff is the first retry delay (doubling up to 30 s); 0 means 1 s.
 	Backoff time.Duration
+
+	// hostWait and hostRetryWait replace hostDelivery and
+	// hostRetryDelivery (tests).
+	hostWait, hostRetryWait time.Duration
+
+	mu sync.Mutex
+	// unreachable lists the VNF managers whose last host-level
+	// notification could not be delivered.
+	unreachable map[string]bool
 }
 
 // Notify sends one notification. For maintenance it waits for the reply
@@ -61,10 +82,14 @@ func (w *Webhook) Notify(ctx context.Context, n plans.Notification, msg engine.N
 	maintenance := wire.State == vnfm.StatePlannedMaintenance
 	wait := maintenance && (nb == nil || nb.Wait)
 	deadline := now.Add(n.ReplyTimeout)
-	if !maintenance {
-		// Nothing waits on an "available" or host-level notification: a
-		// VNF manager that cannot be reached gets half a minute, not the
-		// whole reply_timeout, while a host or the next wave waits.
+	host := wire.EventType == vnfm.EventHost
+	switch {
+	case host:
+		deadline = now.Add(min(n.ReplyTimeout, w.hostDeadline(n.Notify)))
+	case !maintenance:
+		// Nothing waits on an "available" notification: a VNF manager
+		// that cannot be reached gets half a minute, not the whole
+		// reply_timeout, while the next wave waits.
 		deadline = now.Add(min(n.ReplyTimeout, maxCompleteDelivery))
 	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
@@ -75,6 +100,9 @@ func (w *Webhook) Notify(ctx context.Context, n plans.Notification, msg engine.N
 		secret = nb.Secret
 	}
 	status, reply, err := w.post(ctx, n, secret, body)
+	if host {
+		w.setUnreachable(n.Notify, err != nil)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +136,24 @@ func (w *Webhook) Notify(ctx context.Context, n plans.Notification, msg engine.N
 		return nil, err
 	}
 	return toEngine(got, &wire)
+}
+
+func (w *Webhook) hostDeadline(name string) time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.unreachable[name] {
+		return cmp.Or(w.hostRetryWait, hostRetryDelivery)
+	}
+	return cmp.Or(w.hostWait, hostDelivery)
+}
+
+func (w *Webhook) setUnreachable(name string, down bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.unreachable == nil {
+		w.unreachable = map[string]bool{}
+	}
+	w.unreachable[name] = down
 }
 
 // post sends body until an answer that is not worth retrying, or ctx

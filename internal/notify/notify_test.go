@@ -208,3 +208,34 @@ func TestNotifyHostEvents(t *testing.T) {
 		t.Errorf("unreachable: %v, want ErrNoReply", err)
 	}
 }
+
+// A VNF manager that answers host-level notifications with 503 gets
+// hostDelivery the first time, then hostRetryDelivery until one gets
+// through (not reply_timeout, an hour here): an outage of one VNF manager
+// must not add its whole retry budget to every host.
+func TestNotifyHostEventsUnreachableBudget(t *testing.T) {
+	v := newVNFM(t, "k", response{503, ""})
+	w, n := setup(v.srv.URL, nil)
+	n.ReplyTimeout = time.Hour
+	w.hostWait, w.hostRetryWait = 300*time.Millisecond, 50*time.Millisecond
+	msg := maintenance
+	msg.Event = engine.EventInMaintenance
+	for i, want := range []time.Duration{300 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond} {
+		if got := w.hostDeadline(n.Notify); got != want {
+			t.Errorf("attempt %d: budget %v, want %v", i+1, got, want)
+		}
+		if _, err := w.Notify(context.Background(), n, msg); !errors.Is(err, engine.ErrNoReply) {
+			t.Fatalf("attempt %d: %v, want ErrNoReply", i+1, err)
+		}
+	}
+	// Once one gets through, the next has the full budget again.
+	v.mu.Lock()
+	v.responses = []response{{204, ""}}
+	v.mu.Unlock()
+	if _, err := w.Notify(context.Background(), n, msg); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.hostDeadline(n.Notify); got != 300*time.Millisecond {
+		t.Errorf("after a delivery the budget is %v", got)
+	}
+}
