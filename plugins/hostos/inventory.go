@@ -45,8 +45,9 @@ var hostAttributes = []sdk.HostAttribute{
 }
 
 // inventoryScript prints, in sections, everything ReadInventory reports
-// about a host: one SSH round trip per host.
-func inventoryScript(cfg *Config, names []string) string {
+// about a host: one SSH round trip per host. ext, an Extension's script,
+// runs before the package query, which may end the script (exit).
+func inventoryScript(cfg *Config, names []string, ext string) string {
 	sec := func(name string) string { return "echo '" + inventorySeparator + name + "'; " }
 	var b strings.Builder
 	b.WriteString(sec("os") + "cat /etc/os-release 2>/dev/null; ")
@@ -54,6 +55,9 @@ func inventoryScript(cfg *Config, names []string) string {
 	b.WriteString(sec("boot") + bootIDCommand + "; ")
 	b.WriteString(sec("reboot") + "if [ -e /run/reboot-required ]; then echo yes; cat /run/reboot-required.pkgs 2>/dev/null; fi; ")
 	b.WriteString(sec("maintenance") + "cat " + remote.Quote(cfg.StateDir+"/"+maintenanceFileName) + " 2>/dev/null; ")
+	if ext != "" {
+		b.WriteString(sec("ext") + "{ " + ext + "; }; ")
+	}
 	if cfg.PackageManager == "auto" {
 		b.WriteString("pm=$(" + pkgs.DetectCommand + "); ")
 	} else {
@@ -159,10 +163,11 @@ func (p *Provider) ReadInventory(ctx context.Context, _ sdk.ReadInventoryRequest
 		return
 	}
 	names := allPackages(cfg)
-	script := inventoryScript(cfg, names)
+	ext := ""
 	if p.ext != nil {
-		script = strings.TrimRight(script, "; ") + "; echo '" + inventorySeparator + "ext'; " + p.ext.InventoryScript()
+		ext = p.ext.InventoryScript()
 	}
+	script := inventoryScript(cfg, names, ext)
 	hosts := make([]sdk.Host, len(cfg.Names))
 	errs := make([]error, len(cfg.Names))
 	warnings := make([]string, len(cfg.Names))

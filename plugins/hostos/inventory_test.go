@@ -61,11 +61,14 @@ func TestInventoryScriptOnThisMachine(t *testing.T) {
 	}
 	cfg := &Config{StateDir: state, PackageManager: "auto", Components: map[string][]string{"dpkg": {"dpkg"}, "none": {"escalator-no-such-package"}}}
 	names := allPackages(cfg)
-	out, err := exec.Command("sh", "-c", inventoryScript(cfg, names)).Output()
+	out, err := exec.Command("sh", "-c", inventoryScript(cfg, names, "echo from-the-extension")).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
 	sec := parseSections(string(out))
+	if strings.TrimSpace(sec["ext"]) != "from-the-extension" {
+		t.Errorf("extension section %q", sec["ext"])
+	}
 	if strings.TrimSpace(sec["pm"]) != "apt" || strings.TrimSpace(sec["kernel"]) == "" || len(strings.TrimSpace(sec["boot"])) != 36 ||
 		strings.TrimSpace(sec["maintenance"]) != "escalator run r1, wave 2" || parseOSRelease(sec["os"])["ID"] == "" {
 		t.Errorf("sections %q", sec)
@@ -76,6 +79,32 @@ func TestInventoryScriptOnThisMachine(t *testing.T) {
 	}
 	if componentVersion(cfg.Components["dpkg"], st) == "" || componentVersion(cfg.Components["none"], st) != "" {
 		t.Errorf("versions %+v", st)
+	}
+}
+
+// An extension's section is there even when the package query ends the
+// script: dnf's query exits, here with 127 because the PATH it gets holds
+// only cat and uname (no rpm).
+func TestInventoryScriptExtensionBeforePackages(t *testing.T) {
+	bin := t.TempDir()
+	for _, tool := range []string{"cat", "uname"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(p, filepath.Join(bin, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := &Config{StateDir: t.TempDir(), PackageManager: "dnf", Components: map[string][]string{"c": {"p"}}}
+	cmd := exec.Command("/bin/sh", "-c", inventoryScript(cfg, allPackages(cfg), "echo from-the-extension"))
+	cmd.Env = []string{"PATH=" + bin}
+	out, err := cmd.Output()
+	if err == nil {
+		t.Fatalf("the package query did not exit early: %s", out)
+	}
+	if got := strings.TrimSpace(parseSections(string(out))["ext"]); got != "from-the-extension" {
+		t.Errorf("extension section %q in %q", got, out)
 	}
 }
 
