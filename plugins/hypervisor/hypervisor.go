@@ -199,7 +199,8 @@ func (e *extension) Facts(out string, h *sdk.Host) string {
 // answer, the QEMU processes say whether guests run.
 func (e *extension) BeforeChange(ctx context.Context, sh hostos.Shell, req sdk.ExecuteActionRequest) error {
 	uri := e.settings().URI
-	out, err := sh.Output(ctx, virsh(uri, "list", "--name")+" 2>&1")
+	// Standard output only: a warning on standard error is no domain.
+	out, err := sh.Output(ctx, virsh(uri, "list", "--name"))
 	if err == nil {
 		if names := ParseDomains(out); len(names) > 0 {
 			return refusal(sh.Host(), req, names, "")

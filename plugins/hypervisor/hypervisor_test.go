@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -324,5 +325,38 @@ func TestProviderOverTheProtocol(t *testing.T) {
 	resp, diags := c.PlanComponent(t.Context(), sdk.PlanComponentRequest{Component: "libvirt", FromVersion: "9.0.0-4+deb12u2", ToVersion: "9.0.0-4+deb12u2+esc1", Settings: cty.NullVal(cty.DynamicPseudoType)})
 	if diags.HasErrors() || resp == nil || resp.Disruption != sdk.DisruptionHost {
 		t.Fatalf("plan: %+v, %v", resp, diags)
+	}
+}
+
+// The inventory script against a fake virsh on this machine: the domain
+// list is standard output only, and a failing virsh reports its error.
+func TestInventoryScriptWithFakeVirsh(t *testing.T) {
+	bin := t.TempDir()
+	fake := `#!/bin/sh
+case "$*" in
+*"version --daemon"*) printf 'Running hypervisor: QEMU 7.2.0\nRunning against daemon: 9.0.0\n' ;;
+*"list --name"*) [ -n "$FAIL_LIST" ] && { echo "error: failed to connect to the hypervisor" >&2; exit 1; }
+  echo "warning: deprecated setting" >&2; printf 'vm-1\n\n' ;;
+esac
+`
+	if err := os.WriteFile(filepath.Join(bin, "virsh"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		fail      string
+		domains   string
+		errSubstr string
+	}{{"", "vm-1", ""}, {"1", "", "failed to connect"}} {
+		cmd := exec.Command("/bin/sh", "-c", inventoryScript(DefaultURI))
+		cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "FAIL_LIST="+tt.fail)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := &sdk.Host{Attributes: map[string]string{}}
+		warn := (&extension{}).Facts(string(out), h)
+		if h.Attributes[AttrDomains] != tt.domains || h.Attributes[AttrLibvirtVersion] != "9.0.0" || !strings.Contains(warn, tt.errSubstr) || (tt.errSubstr == "") != (warn == "") {
+			t.Errorf("FAIL_LIST=%q: attributes %v, warning %q (output %q)", tt.fail, h.Attributes, warn, out)
+		}
 	}
 }

@@ -29,11 +29,14 @@ const (
 )
 
 // inventoryScript prints the daemon's versions and the active domains,
-// each followed by virsh's exit status, or that virsh is missing.
+// each followed by virsh's exit status, or that virsh is missing. The
+// domain list is virsh's standard output only (a warning on its standard
+// error must not read as a domain name), its standard error when it fails.
 func inventoryScript(uri string) string {
 	return "if command -v virsh >/dev/null 2>&1; then " +
 		"echo " + markVersion + "; " + virsh(uri, "version", "--daemon") + " 2>&1; echo \"" + markRC + "$?\"; " +
-		"echo " + markDomains + "; " + virsh(uri, "list", "--name") + " 2>&1; echo \"" + markRC + "$?\"; " +
+		"t=$(mktemp) && { " + virsh(uri, "list", "--name") + " >\"$t\" 2>\"$t.err\"; rc=$?; echo " + markDomains + "; " +
+		"if [ $rc -eq 0 ]; then cat \"$t\"; else cat \"$t.err\"; fi; echo \"" + markRC + "$rc\"; rm -f \"$t\" \"$t.err\"; }; " +
 		"else echo " + markNoVirsh + "; fi"
 }
 
