@@ -82,7 +82,7 @@ func (a *action) fail(ctx context.Context, summary string, err error) {
 		detail += "."
 	}
 	a.resp.Diagnostics.AddError(summary, detail)
-	slog.ErrorContext(ctx, summary, "component", a.req.Component, "error", err)
+	slog.ErrorContext(ctx, summary, "error", err) // the SDK adds step, action, host and component
 }
 
 func (a *action) progress(msg string, fraction float64) {
