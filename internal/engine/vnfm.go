@@ -58,15 +58,22 @@ func (e *Engine) notifyBlock(n plans.Notification) *config.Notify {
 	return nil
 }
 
+// hostInstances lists the instances of n's projects among moves off host.
+func hostInstances(n plans.Notification, host string, moves []plans.Move) []NotifiedInstance {
+	var out []NotifiedInstance
+	for _, m := range moves {
+		if len(n.Projects) == 0 || contains(n.Projects, m.Project) {
+			out = append(out, NotifiedInstance{ID: m.Instance, Name: m.Name, Host: host, Destination: m.To, Live: m.Live})
+		}
+	}
+	return out
+}
+
 // waveInstances lists the instances of n's projects that the wave moves.
 func waveInstances(n plans.Notification, hvs []*plans.HostVisit) []NotifiedInstance {
 	var out []NotifiedInstance
 	for _, hv := range hvs {
-		for _, m := range hv.Moves {
-			if len(n.Projects) == 0 || contains(n.Projects, m.Project) {
-				out = append(out, NotifiedInstance{ID: m.Instance, Name: m.Name, Host: hv.Host, Destination: m.To, Live: m.Live})
-			}
-		}
+		out = append(out, hostInstances(n, hv.Host, hv.Moves)...)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
@@ -241,12 +248,7 @@ func (e *Engine) notifyAvailable(ctx context.Context, w *plans.Wave, failed []st
 // reached gets an alert, never a failed or held host.
 func (e *Engine) notifyHostState(ctx context.Context, w *plans.Wave, hv *plans.HostVisit, event string) error {
 	for _, n := range w.Notify {
-		var insts []NotifiedInstance
-		for _, m := range hv.Moves {
-			if len(n.Projects) == 0 || contains(n.Projects, m.Project) {
-				insts = append(insts, NotifiedInstance{ID: m.Instance, Name: m.Name, Host: hv.Host, Destination: m.To, Live: m.Live})
-			}
-		}
+		insts := hostInstances(n, hv.Host, hv.Moves)
 		if len(insts) == 0 {
 			continue
 		}
@@ -283,12 +285,7 @@ var hostEventWords = map[string]string{EventInMaintenance: "in maintenance", Eve
 // host again. A refusal stops that host's rollback.
 func (e *Engine) notifyHost(ctx context.Context, w *plans.Wave, host string, moves []plans.Move, rid func(...string) string, event string) error {
 	for _, n := range w.Notify {
-		var insts []NotifiedInstance
-		for _, m := range moves {
-			if len(n.Projects) == 0 || contains(n.Projects, m.Project) {
-				insts = append(insts, NotifiedInstance{ID: m.Instance, Name: m.Name, Host: host, Destination: m.To, Live: m.Live})
-			}
-		}
+		insts := hostInstances(n, host, moves)
 		if len(insts) == 0 {
 			continue
 		}
