@@ -19,10 +19,6 @@ import (
 // sim provider evacuates and holds the hosts' maintenance, hostos backs up
 // the agent's config and changes its package.
 func campaignHCL(env *hosts.Env, version string) string {
-	var hostLines []string
-	for _, h := range env.Hosts() {
-		hostLines = append(hostLines, fmt.Sprintf("    %s = { address = %q }", h.Name, h.Addr))
-	}
 	return fmt.Sprintf(`escalator {
   required_providers {
     sim    = { version = ">= 0.1.0" }
@@ -39,13 +35,7 @@ provider "sim" {
 }
 
 provider "hostos" {
-  hosts = {
 %s
-  }
-  identity_file    = %q
-  known_hosts_file = %q
-  use_agent        = false
-  connect_timeout  = "3s"
   components = {
     agent = [%q]
   }
@@ -85,7 +75,7 @@ rollout "compute" {
     action = "rollback_host"
   }
 }
-`, strings.Join(hostLines, "\n"), env.ClientKeyFile, env.KnownHostsFile, agent, version, agentd)
+`, env.SSHProviderHCL(), agent, version, agentd)
 }
 
 // TestCampaign runs the real escalator binary with the sim provider

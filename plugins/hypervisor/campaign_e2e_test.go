@@ -18,17 +18,7 @@ import (
 // campaignHCL upgrades, one host at a time, the test agent (hostos) and
 // libvirt (hypervisor) while sim evacuates the hosts.
 func campaignHCL(env *hosts.Env, agentVersion, libvirtVersion string) string {
-	var hostLines []string
-	for _, h := range env.Hosts() {
-		hostLines = append(hostLines, fmt.Sprintf("    %s = { address = %q }", h.Name, h.Addr))
-	}
-	ssh := fmt.Sprintf(`  hosts = {
-%s
-  }
-  identity_file    = %q
-  known_hosts_file = %q
-  use_agent        = false
-  connect_timeout  = "3s"`, strings.Join(hostLines, "\n"), env.ClientKeyFile, env.KnownHostsFile)
+	ssh := env.SSHProviderHCL()
 	return fmt.Sprintf(`escalator {
   required_providers {
     sim        = { version = ">= 0.1.0" }

@@ -2,6 +2,8 @@ package hosts
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -33,4 +35,18 @@ func StartForTest(t testing.TB, ctx context.Context, o Options) *Env {
 		}
 	})
 	return env
+}
+
+// SSHProviderHCL is the part of a hostos-style provider block (hostos,
+// hypervisor) that reaches the environment's hosts: the hosts map with
+// their addresses, the client key and known_hosts file, no agent, a
+// short connect timeout. Indented for the block's body.
+func (e *Env) SSHProviderHCL() string {
+	var b strings.Builder
+	b.WriteString("  hosts = {\n")
+	for _, h := range e.Hosts() {
+		fmt.Fprintf(&b, "    %s = { address = %q }\n", h.Name, h.Addr)
+	}
+	fmt.Fprintf(&b, "  }\n  identity_file    = %q\n  known_hosts_file = %q\n  use_agent        = false\n  connect_timeout  = \"3s\"", e.ClientKeyFile, e.KnownHostsFile)
+	return b.String()
 }
